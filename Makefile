@@ -1,0 +1,48 @@
+# papersift: `make run` installs and serves the bundled sample; `make test` installs and runs every check.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOME_DIR ?= $(CURDIR)/.papersift
+SAMPLE := src/papersift/data/sample
+
+.PHONY: setup system-deps run test lint typecheck pytest bench-ingest clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade 'pip>=24'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+# Servers the tests start themselves: Debian's PostgreSQL. Installed when missing (needs root or sudo).
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then \
+	  echo "installing PostgreSQL (Debian package) for the store tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  ($$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q postgresql) >/dev/null \
+	    || echo "warning: could not install PostgreSQL; its tests will be skipped"; \
+	fi
+
+run: setup
+	$(BIN)/papersift --home $(HOME_DIR) ingest $(SAMPLE) || [ $$? -eq 3 ]
+	$(BIN)/papersift --home $(HOME_DIR) stats
+	$(BIN)/papersift --home $(HOME_DIR) search "diffusion models for video generation" -n 5
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup system-deps
+	$(BIN)/python -m pytest -q
+
+test: lint typecheck pytest
+
+bench-ingest: setup
+	$(BIN)/python benchmarks/ingest_bench.py
+
+clean:
+	rm -rf $(VENV) .papersift build *.egg-info

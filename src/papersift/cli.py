@@ -1,0 +1,317 @@
+"""The `papersift` command line: a thin edge over the service modules.
+
+Domain errors become one-line messages and exit status 1; `ingest` exits 0 when something changed
+and 3 when nothing did, so cron jobs can chain `ingest && digest send`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import orjson
+from tqdm import tqdm
+
+from papersift import export as exporter
+from papersift import ingest as ingester
+from papersift import search as searcher
+from papersift.errors import PapersiftError, SourceError
+from papersift.index.keyword import Filters
+from papersift.models import IngestReport, Paper
+from papersift.settings import Settings
+from papersift.sources import is_url, source_names
+from papersift.store import Store
+
+EXIT_UNCHANGED = 3
+
+
+class Context:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(self.settings.store_url)
+        return self._store
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except PapersiftError as exc:
+        _fail(str(exc))
+
+
+def _print_json(value: Any) -> None:
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+@click.group()
+@click.option("--home", type=click.Path(path_type=Path), help="Data directory (default $PAPERSIFT_HOME, ~/.papersift).")
+@click.option("--db", "database_url", help="Store URL (default $PAPERSIFT_DATABASE_URL or SQLite in the home).")
+@click.version_option(package_name="papersift")
+@click.pass_context
+def main(ctx: click.Context, home: Path | None, database_url: str | None) -> None:
+    """papersift: find the research papers that matter to you, on your own machine."""
+    overrides: dict[str, Any] = {}
+    if home:
+        overrides["home"] = home
+    if database_url:
+        overrides["database_url"] = database_url
+    with _errors():
+        try:
+            settings = Settings(**overrides)
+        except ValueError as exc:
+            raise click.UsageError(f"invalid setting: {exc}") from exc
+        ctx.obj = Context(settings)
+        ctx.call_on_close(lambda: ctx.obj._store and ctx.obj._store.close())
+
+
+def _report_dict(report: IngestReport) -> dict[str, Any]:
+    return {
+        "added": report.added,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "rejected": report.rejected,
+        "seconds": round(report.seconds, 3),
+        "rejections": [str(r) for r in report.rejections[:100]],
+    }
+
+
+@main.command()
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--source", type=click.Choice(source_names()), help="Input format; detected when omitted.")
+@click.option("--map", "mapping", multiple=True, metavar="FIELD=KEY", help="Field mapping for jsonl/csv sources.")
+@click.option("--strict", is_flag=True, help="Abort on the first malformed record, storing nothing from this run.")
+@click.option("--no-index", is_flag=True, help="Skip updating the search index (run `papersift index` later).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar, no per-record warnings.")
+@click.pass_obj
+def ingest(
+    obj: Context,
+    targets: tuple[str, ...],
+    source: str | None,
+    mapping: tuple[str, ...],
+    strict: bool,
+    no_index: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Ingest paper metadata from files or URLs (gzip is read transparently)."""
+    options: dict[str, Any] = {"max_record_bytes": obj.settings.max_record_bytes}
+    for item in mapping:
+        field, sep, key = item.partition("=")
+        if not sep or not field or not key:
+            raise click.BadParameter(f"{item!r} is not FIELD=KEY", param_hint="--map")
+        options[field.strip()] = key.strip()
+    changed, failed, reports = False, False, {}
+    with _errors():
+        store = obj.store
+    for target in _expand(targets):
+        bar = tqdm(desc=Path(target).name, unit=" papers", disable=quiet or None, file=sys.stderr, leave=False)
+        try:
+            report = ingester.ingest(
+                store,
+                target,
+                source=source,
+                options=options,
+                strict=strict,
+                batch_size=obj.settings.batch_size,
+                progress=bar.update,
+            )
+        except SourceError as exc:
+            failed = True
+            report = exc.report if isinstance(exc.report, IngestReport) else IngestReport()
+            click.echo(f"error: {exc}", err=True)
+        except PapersiftError as exc:
+            bar.close()
+            _fail(str(exc))
+        finally:
+            bar.close()
+        reports[target] = _report_dict(report)
+        changed = changed or report.changed
+        if not quiet and not as_json:
+            for rejected in report.rejections[:20]:
+                click.echo(f"warning: skipped {rejected}", err=True)
+            if report.rejected > 20:
+                click.echo(f"warning: ... and {report.rejected - 20} more skipped records", err=True)
+        if not as_json:
+            verdict = "" if report.changed else " (nothing changed)"
+            click.echo(f"{target}: {report.summary()}{verdict}")
+    if changed and not no_index:
+        with _errors():
+            index = searcher.open_index(store, obj.settings)
+            if not as_json:
+                click.echo(f"search index: {index.num_docs} papers")
+    if as_json:
+        _print_json(reports)
+    sys.exit(1 if failed else (0 if changed else EXIT_UNCHANGED))
+
+
+def _expand(targets: tuple[str, ...]) -> list[str]:
+    """Directories stand for the files in them (sorted, hidden files skipped)."""
+    out: list[str] = []
+    for target in targets:
+        path = Path(target)
+        if not is_url(target) and path.is_dir():
+            out += [str(p) for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".")]
+        else:
+            out.append(target)
+    return out
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def stats(obj: Context, as_json: bool) -> None:
+    """What the store holds."""
+    with _errors():
+        figures = obj.store.stats()
+    if as_json:
+        _print_json(figures)
+        return
+    click.echo(f"papers:        {figures['papers']:,} ({figures['with_abstract']:,} with abstracts)")
+    click.echo(f"featured:      {figures['featured']:,}")
+    click.echo(f"published:     {figures['published_from']} .. {figures['published_to']}")
+    click.echo("by source:     " + ", ".join(f"{k} {v:,}" for k, v in figures["by_source"].items()))
+    click.echo("categories:    " + ", ".join(f"{k} {v:,}" for k, v in figures["top_categories"].items()))
+    click.echo(f"store:         {figures['backend']}, revision {figures['revision']}")
+
+
+def _authors_line(paper: Paper, first: int = 4) -> str:
+    names = paper.authors[:first]
+    more = len(paper.authors) - len(names)
+    return ", ".join(names) + (f" +{more} more" if more > 0 else "")
+
+
+@main.command()
+@click.argument("paper_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def show(obj: Context, paper_id: str, as_json: bool) -> None:
+    """One paper's full metadata (arXiv ids, DOIs as doi:10..., or ids from search)."""
+    from papersift.ids import parse_arxiv_id
+
+    parsed = parse_arxiv_id(paper_id)
+    with _errors():
+        paper = obj.store.get(parsed[0] if parsed else paper_id)
+    if as_json:
+        _print_json(paper.to_dict())
+        return
+    click.echo(click.style(paper.title, bold=True))
+    click.echo(_authors_line(paper, first=50))
+    meta = [paper.id, str(paper.date or ""), " ".join(paper.categories), paper.venue]
+    click.echo(" · ".join(m for m in meta if m))
+    if paper.featured:
+        click.echo(f"featured {paper.featured}, {paper.upvotes} upvotes")
+    if paper.abs_url:
+        click.echo(paper.abs_url)
+    click.echo()
+    click.echo(click.wrap_text(paper.abstract or "(no abstract)", width=100))
+
+
+def _parse_day(value: str | None, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2025-06-30", param_hint=name) from None
+
+
+@main.command()
+@click.argument("query")
+@click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(1, searcher.MAX_LIMIT))
+@click.option("--from", "date_from", help="Only papers dated on or after this day (YYYY-MM-DD).")
+@click.option("--to", "date_to", help="Only papers dated on or before this day.")
+@click.option("--category", "-c", multiple=True, help="Only these arXiv categories (any of them).")
+@click.option("--venue", default="", help="Only papers from this venue.")
+@click.option("--author", default="", help="Only papers with this author (surname or full name).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def search(
+    obj: Context,
+    query: str,
+    limit: int,
+    date_from: str | None,
+    date_to: str | None,
+    category: tuple[str, ...],
+    venue: str,
+    author: str,
+    as_json: bool,
+) -> None:
+    """Search titles, abstracts and authors; best matches first."""
+    filters = Filters(
+        date_from=_parse_day(date_from, "--from"),
+        date_to=_parse_day(date_to, "--to"),
+        categories=category,
+        venue=venue,
+        author=author,
+    )
+    with _errors():
+        index = searcher.open_index(obj.store, obj.settings)
+        hits = searcher.search(obj.store, index, query, limit, filters)
+    if as_json:
+        _print_json([{"rank": h.rank, "score": round(h.score, 4), **h.paper.to_dict()} for h in hits])
+        return
+    if not hits:
+        click.echo("no papers match; try fewer or broader words, or drop a filter", err=True)
+        return
+    for hit in hits:
+        paper = hit.paper
+        click.echo(f"{hit.rank:>3}. " + click.style(paper.title, bold=True))
+        click.echo(f"     {_authors_line(paper)} · {paper.date or 'undated'} · {paper.id}")
+        abstract = paper.abstract[:240] + ("…" if len(paper.abstract) > 240 else "")
+        if abstract:
+            click.echo(click.wrap_text(abstract, width=100, initial_indent="     ", subsequent_indent="     "))
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(exporter.FORMATS), default="jsonl", show_default=True)
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write here instead of standard output.")
+@click.pass_obj
+def export(obj: Context, fmt: str, output: Path | None) -> None:
+    """Export every paper in the store."""
+    with _errors():
+        papers = obj.store.iter_papers()
+        lines = exporter.to_jsonl(papers) if fmt == "jsonl" else exporter.to_bibtex(papers)
+        if output:
+            tmp = output.with_name(output.name + ".part")
+            with tmp.open("w", encoding="utf-8") as out:
+                out.writelines(lines)
+            tmp.replace(output)
+        else:
+            for line in lines:
+                sys.stdout.write(line)
+
+
+@main.command()
+@click.option("--rebuild", is_flag=True, help="Drop the index and build it again from the store.")
+@click.pass_obj
+def index(obj: Context, rebuild: bool) -> None:
+    """Bring the search index up to date with the store."""
+    import shutil
+
+    with _errors():
+        directory = obj.settings.index_dir / "keyword"
+        if rebuild and directory.exists():
+            shutil.rmtree(directory)
+        idx = searcher.open_index(obj.store, obj.settings)
+    click.echo(f"search index: {idx.num_docs:,} papers")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Search indexes built from the store: the only package that touches index files."""

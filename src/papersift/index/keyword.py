@@ -1,0 +1,239 @@
+"""BM25 keyword index on tantivy: title, abstract and authors as separate fields, English stemming
+and stop words, updated incrementally from the store's revision counter.
+
+The index directory holds tantivy's segments plus `state.json` (schema version, store revision
+indexed, store identity). Anything missing, stale, foreign or unreadable is rebuilt from the store.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from papersift.errors import QueryError
+from papersift.models import Paper
+from papersift.store import Store
+
+SCHEMA_VERSION = 1
+ANALYZER = "en_sift"
+NAME_ANALYZER = "name_sift"
+FIELD_BOOSTS = {"title": 2.0, "abstract": 1.0, "authors": 1.5}
+MAX_QUERY_CHARS = 2000  # longer text is truncated: BM25 on a whole essay is noise and slow
+
+
+@dataclass(slots=True, frozen=True)
+class Filters:
+    """Restrictions every search honours; empty means no restriction."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    categories: tuple[str, ...] = ()
+    venue: str = ""
+    author: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.date_from or self.date_to or self.categories or self.venue or self.author)
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("id", stored=True, tokenizer_name="raw")
+    builder.add_text_field("title", stored=False, tokenizer_name=ANALYZER)
+    builder.add_text_field("abstract", stored=False, tokenizer_name=ANALYZER)
+    builder.add_text_field("authors", stored=False, tokenizer_name=NAME_ANALYZER)
+    builder.add_text_field("categories", stored=False, tokenizer_name="raw")
+    builder.add_text_field("venue", stored=False, tokenizer_name=NAME_ANALYZER)
+    builder.add_date_field("date", stored=False, indexed=True, fast=True)
+    return builder.build()
+
+
+def _register(index: tantivy.Index) -> None:
+    english = (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .filter(tantivy.Filter.stopword("english"))
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+    names = (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .build()
+    )
+    index.register_tokenizer(ANALYZER, english)
+    index.register_tokenizer(NAME_ANALYZER, names)
+
+
+def _as_datetime(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+class KeywordIndex:
+    """Open with `KeywordIndex.open(directory, store)`; it is brought up to date with the store."""
+
+    def __init__(self, directory: Path, index: tantivy.Index, state: dict[str, Any]) -> None:
+        self.directory = directory
+        self.index = index
+        self.state = state
+        self.schema = index.schema
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, directory: Path, store: Store) -> KeywordIndex:
+        """Open (or create, or rebuild) the index and apply every store change it has not seen."""
+        found = cls._try_open(directory, store)
+        if found is None:
+            found = cls._create(directory, store)
+        found.sync(store)
+        return found
+
+    @classmethod
+    def _try_open(cls, directory: Path, store: Store) -> KeywordIndex | None:
+        state_file = directory / "state.json"
+        try:
+            state = json.loads(state_file.read_text())
+            if state.get("schema_version") != SCHEMA_VERSION or state.get("store") != _identity(store):
+                return None
+            if int(state.get("rev", -1)) > store.revision():
+                return None  # the store was replaced or rolled back: the index is from another life
+            index = tantivy.Index.open(str(directory))
+            _register(index)
+            found = cls(directory, index, state)
+            found.index.searcher().num_docs  # noqa: B018 - touch the segments: corrupt files fail here
+            return found
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    @classmethod
+    def _create(cls, directory: Path, store: Store) -> KeywordIndex:
+        if directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True)
+        index = tantivy.Index(_schema(), path=str(directory))
+        _register(index)
+        state = {"schema_version": SCHEMA_VERSION, "store": _identity(store), "rev": 0}
+        found = cls(directory, index, state)
+        found._save_state()
+        return found
+
+    def _save_state(self) -> None:
+        tmp = self.directory / "state.json.tmp"
+        tmp.write_text(json.dumps(self.state))
+        tmp.replace(self.directory / "state.json")
+
+    def sync(self, store: Store) -> int:
+        """Index every paper changed since the last sync; returns how many documents changed."""
+        target = store.revision()
+        if target == self.state["rev"]:
+            return 0
+        writer = self.index.writer(heap_size=128_000_000, num_threads=1)
+        changed = 0
+        for paper in store.iter_papers(since_rev=int(self.state["rev"])):
+            writer.delete_documents_by_term("id", paper.id)
+            if not paper.hidden:
+                writer.add_document(self._document(paper))
+            changed += 1
+        writer.commit()
+        writer.wait_merging_threads()
+        self.index.reload()
+        self.state["rev"] = target
+        self._save_state()
+        return changed
+
+    def _document(self, paper: Paper) -> tantivy.Document:
+        doc = tantivy.Document()
+        doc.add_text("id", paper.id)
+        doc.add_text("title", paper.title)
+        doc.add_text("abstract", paper.abstract)
+        for author in paper.authors:
+            doc.add_text("authors", author)
+        for category in paper.categories:
+            doc.add_text("categories", category)
+        if paper.venue:
+            doc.add_text("venue", paper.venue)
+        if paper.date:
+            doc.add_date("date", _as_datetime(paper.date))
+        return doc
+
+    @property
+    def num_docs(self) -> int:
+        return int(self.index.searcher().num_docs)
+
+    # -- search ------------------------------------------------------------------------------------
+
+    def search(self, query: str, limit: int = 10, filters: Filters | None = None) -> list[tuple[str, float]]:
+        """(paper id, BM25 score) best first. Query syntax errors are forgiven, not fatal."""
+        return self.batch_search([query], limit, filters)[0]
+
+    def batch_search(
+        self, queries: Sequence[str], limit: int = 10, filters: Filters | None = None
+    ) -> list[list[tuple[str, float]]]:
+        searcher = self.index.searcher()
+        restriction = self._filter_query(filters) if filters else None
+        results = []
+        for text in queries:
+            parsed = self._parse(text)
+            if restriction is not None:
+                parsed = tantivy.Query.boolean_query([(tantivy.Occur.Must, parsed), (tantivy.Occur.Must, restriction)])
+            hits = searcher.search(parsed, limit, count=False).hits
+            results.append([(searcher.doc(addr)["id"][0], float(score)) for score, addr in hits])
+        return results
+
+    def _parse(self, text: str) -> tantivy.Query:
+        cleaned = " ".join(text.replace("\x00", " ").split())[:MAX_QUERY_CHARS]
+        if not cleaned:
+            raise QueryError("empty query: type some words to search for")
+        query, _errors = self.index.parse_query_lenient(
+            cleaned, ["title", "abstract", "authors"], field_boosts=FIELD_BOOSTS
+        )
+        return query
+
+    def _filter_query(self, filters: Filters) -> tantivy.Query:
+        must: list[tuple[tantivy.Occur, tantivy.Query]] = []
+        if filters.date_from or filters.date_to:
+            must.append(
+                (
+                    tantivy.Occur.Must,
+                    tantivy.Query.range_query(
+                        self.schema,
+                        "date",
+                        tantivy.FieldType.Date,
+                        _as_datetime(filters.date_from) if filters.date_from else None,
+                        _as_datetime(filters.date_to) if filters.date_to else None,
+                    ),
+                )
+            )
+        if filters.categories:
+            should = [
+                (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "categories", c))
+                for c in filters.categories
+            ]
+            must.append((tantivy.Occur.Must, tantivy.Query.boolean_query(should)))
+        for field, value in (("venue", filters.venue), ("authors", filters.author)):
+            if value:
+                words = [w for w in value.lower().split() if w]
+                must.append(
+                    (
+                        tantivy.Occur.Must,
+                        tantivy.Query.phrase_query(self.schema, field, words)
+                        if len(words) > 1
+                        else tantivy.Query.term_query(self.schema, field, words[0]),
+                    )
+                )
+        return tantivy.Query.boolean_query(must)
+
+
+def _identity(store: Store) -> str:
+    """Which store an index belongs to, without the password."""
+    return store.engine.url.render_as_string(hide_password=True)

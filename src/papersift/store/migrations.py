@@ -1,0 +1,118 @@
+"""Numbered schema migrations, applied in order and recorded in `schema_migrations`.
+
+Hand-written rather than Alembic: an embedded app upgrades its own file on start-up with no
+migration scripts directory or CLI to ship, and SQLAlchemy's DDL keeps SQLite and PostgreSQL on one
+code path. Migrations are the single source of truth of the schema: the store reflects the tables
+after migrating, so no second copy of the column list exists. Never edit a released migration; add one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    inspect,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+JsonList = JSON().with_variant(JSONB(), "postgresql")
+
+Migration = Callable[[Connection], None]
+
+
+def _m001_papers(conn: Connection) -> None:
+    md = MetaData()
+    papers = Table(
+        "papers",
+        md,
+        Column("id", String(128), primary_key=True),
+        Column("title", Text, nullable=False),
+        Column("abstract", Text, nullable=False, default=""),
+        Column("authors", JsonList, nullable=False),
+        Column("categories", JsonList, nullable=False),
+        Column("primary_category", String(64), nullable=False, default=""),
+        Column("published", Date),
+        Column("updated", Date),
+        Column("announced", Date),  # listing date: what the daily feed is keyed on
+        Column("featured", Date),  # featured on a community daily-papers page
+        Column("first_seen", DateTime(timezone=True), nullable=False),
+        Column("version", Integer),
+        Column("source", String(32), nullable=False),
+        Column("source_id", String(256), nullable=False, default=""),
+        Column("doi", String(256), nullable=False, default=""),
+        Column("venue", String(128), nullable=False, default=""),
+        Column("year", Integer),
+        Column("comment", Text, nullable=False, default=""),
+        Column("abs_url", Text, nullable=False, default=""),
+        Column("pdf_url", Text, nullable=False, default=""),
+        Column("upvotes", Integer, nullable=False, default=0),
+        Column("hidden", Boolean, nullable=False, default=False),
+        Column("content_hash", String(32), nullable=False),
+        Column("rev", Integer, nullable=False),  # store revision of the last change: drives incremental indexing
+    )
+    Index("ix_papers_announced", papers.c.announced)
+    Index("ix_papers_featured", papers.c.featured)
+    Index("ix_papers_published", papers.c.published)
+    Index("ix_papers_first_seen", papers.c.first_seen)
+    Index("ix_papers_primary_category", papers.c.primary_category)
+    Index("ix_papers_rev", papers.c.rev)
+    Table(
+        "meta",
+        md,
+        Column("key", String(64), primary_key=True),
+        Column("value", Integer, nullable=False),
+    )
+    md.create_all(conn)
+    conn.execute(insert(md.tables["meta"]).values(key="rev", value=0))
+
+
+MIGRATIONS: list[tuple[int, str, Migration]] = [
+    (1, "papers", _m001_papers),
+]
+
+
+def _ledger(conn: Connection) -> Table:
+    md = MetaData()
+    ledger = Table(
+        "schema_migrations",
+        md,
+        Column("number", Integer, primary_key=True),
+        Column("name", String(128), nullable=False),
+        Column("applied_at", DateTime(timezone=True), nullable=False),
+    )
+    if not inspect(conn).has_table("schema_migrations"):
+        md.create_all(conn)
+    return ledger
+
+
+def migrate(conn: Connection) -> list[int]:
+    """Apply pending migrations inside the caller's transaction; returns the numbers applied."""
+    ledger = _ledger(conn)
+    done = set(conn.execute(select(ledger.c.number)).scalars())
+    applied = []
+    for number, name, step in MIGRATIONS:
+        if number in done:
+            continue
+        step(conn)
+        conn.execute(insert(ledger).values(number=number, name=name, applied_at=datetime.now(UTC)))
+        applied.append(number)
+    return applied
+
+
+def latest() -> int:
+    return MIGRATIONS[-1][0]

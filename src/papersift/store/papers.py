@@ -1,0 +1,214 @@
+"""Papers in the store: reads, and the batch writer that ingest uses inside one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, MetaData, Table, bindparam, func, select, update
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from papersift.errors import PaperNotFound, StoreError
+from papersift.models import Paper
+from papersift.store import migrations
+from papersift.store.engine import WRITE_OPTION, make_engine
+
+PAPER_FIELDS = tuple(f.name for f in fields(Paper))
+_LOOKUP_CHUNK = 900  # stays under every backend's bound-parameter limit
+
+
+def _to_row(paper: Paper, content_hash: str, rev: int) -> dict[str, Any]:
+    row = {name: getattr(paper, name) for name in PAPER_FIELDS}
+    row["primary_category"] = paper.primary_category
+    row["content_hash"] = content_hash
+    row["rev"] = rev
+    return row
+
+
+def _to_paper(row: Any) -> Paper:
+    m = row._mapping
+    paper = Paper(**{name: m[name] for name in PAPER_FIELDS})
+    # SQLite returns naive datetimes; everything we write is UTC
+    if paper.first_seen is not None and paper.first_seen.tzinfo is None:
+        paper.first_seen = paper.first_seen.replace(tzinfo=UTC)
+    return paper
+
+
+class Store:
+    """Owns the engine and the reflected tables; open it with `Store.open(url)`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        md = MetaData()
+        md.reflect(engine, only=["papers", "meta"])
+        self.papers: Table = md.tables["papers"]
+        self.meta: Table = md.tables["meta"]
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect and bring the schema up to date; a store that cannot be opened says why."""
+        engine = make_engine(url)
+        try:
+            with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+                migrations.migrate(conn)
+        except OperationalError as exc:
+            raise StoreError(f"cannot open the store at {engine.url!r}: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot migrate the store at {engine.url!r}: {exc}") from exc
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @property
+    def backend(self) -> str:
+        return self.engine.url.get_backend_name()
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def get(self, paper_id: str) -> Paper:
+        found = self.get_many([paper_id])
+        if paper_id not in found:
+            raise PaperNotFound(paper_id)
+        return found[paper_id]
+
+    def get_many(self, ids: Sequence[str], conn: Connection | None = None) -> dict[str, Paper]:
+        """Papers by id; missing ids are simply absent from the result."""
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.get_many(ids, own)
+        out: dict[str, Paper] = {}
+        for start in range(0, len(ids), _LOOKUP_CHUNK):
+            chunk = list(ids[start : start + _LOOKUP_CHUNK])
+            for row in conn.execute(select(self.papers).where(self.papers.c.id.in_(chunk))):
+                paper = _to_paper(row)
+                out[paper.id] = paper
+        return out
+
+    def hashes(self, ids: Sequence[str], conn: Connection) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), _LOOKUP_CHUNK):
+            chunk = list(ids[start : start + _LOOKUP_CHUNK])
+            query = select(self.papers.c.id, self.papers.c.content_hash).where(self.papers.c.id.in_(chunk))
+            out.update({row.id: row.content_hash for row in conn.execute(query)})
+        return out
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(self.papers)).scalar_one())
+
+    def revision(self) -> int:
+        """The store's change counter: any change to any paper raises it."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(self.meta.c.value).where(self.meta.c.key == "rev")).scalar_one())
+
+    def iter_papers(self, since_rev: int = 0, batch: int = 2000) -> Iterator[Paper]:
+        """Papers changed after `since_rev`, in rev order, fetched in keyset-paged batches."""
+        last_rev, last_id = since_rev, None
+        p = self.papers
+        while True:
+            after = p.c.rev > last_rev
+            if last_id is not None:
+                after = after | ((p.c.rev == last_rev) & (p.c.id > last_id))
+            query = select(p).where(after).order_by(p.c.rev, p.c.id).limit(batch)
+            with self.engine.connect() as conn:
+                rows = [_to_paper(row) for row in conn.execute(query)]
+            if not rows:
+                return
+            yield from rows
+            last_rev, last_id = rows[-1].rev, rows[-1].id
+
+    def stats(self) -> dict[str, Any]:
+        p = self.papers
+        with self.engine.connect() as conn:
+            total, first, last = conn.execute(
+                select(func.count(), func.min(p.c.published), func.max(p.c.published))
+            ).one()
+            by_source = dict(conn.execute(select(p.c.source, func.count()).group_by(p.c.source)).all())
+            top_cats = conn.execute(
+                select(p.c.primary_category, func.count().label("n"))
+                .where(p.c.primary_category != "")
+                .group_by(p.c.primary_category)
+                .order_by(func.count().desc())
+                .limit(10)
+            ).all()
+            with_abstract = conn.execute(select(func.count()).where(p.c.abstract != "")).scalar_one()
+            featured = conn.execute(select(func.count()).where(p.c.featured.is_not(None))).scalar_one()
+        return {
+            "papers": int(total),
+            "with_abstract": int(with_abstract),
+            "featured": int(featured),
+            "published_from": _iso(first),
+            "published_to": _iso(last),
+            "by_source": {str(k): int(v) for k, v in by_source.items()},
+            "top_categories": {str(k): int(v) for k, v in top_cats},
+            "revision": self.revision(),
+            "backend": self.backend,
+        }
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[Writer]:
+        """One write transaction: everything inside commits together or not at all."""
+        with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+            yield Writer(self, conn)
+
+
+class Writer:
+    """Writes inside one transaction; obtained from `Store.write()`."""
+
+    def __init__(self, store: Store, conn: Connection) -> None:
+        self.store = store
+        self.conn = conn
+        self._rev: int | None = None
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, Paper]:
+        return self.store.get_many(ids, self.conn)
+
+    def hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        return self.store.hashes(ids, self.conn)
+
+    def next_rev(self) -> int:
+        """One new revision for the whole transaction, taken under the row lock so writers serialise."""
+        if self._rev is None:
+            meta = self.store.meta
+            self.conn.execute(update(meta).where(meta.c.key == "rev").values(value=meta.c.value + 1))
+            self._rev = int(self.conn.execute(select(meta.c.value).where(meta.c.key == "rev")).scalar_one())
+        return self._rev
+
+    def insert(self, papers: Iterable[Paper]) -> int:
+        now = datetime.now(UTC)
+        rows = []
+        for paper in papers:
+            paper.first_seen = paper.first_seen or now
+            rows.append(_to_row(paper, paper.content_hash(), self.next_rev()))
+        if rows:
+            self.conn.execute(self.store.papers.insert(), rows)
+        return len(rows)
+
+    def update(self, papers: Iterable[Paper]) -> int:
+        rows = []
+        for paper in papers:
+            row = _to_row(paper, paper.content_hash(), self.next_rev())
+            row["b_id"] = row.pop("id")
+            del row["first_seen"]  # first sighting is history: updates never move it
+            rows.append(row)
+        if rows:
+            p = self.store.papers
+            values = {name: bindparam(name) for name in rows[0] if name != "b_id"}
+            self.conn.execute(update(p).where(p.c.id == bindparam("b_id")).values(values), rows)
+        return len(rows)
+
+    def set_hidden(self, paper_id: str, hidden: bool) -> None:
+        p = self.store.papers
+        result = self.conn.execute(update(p).where(p.c.id == paper_id).values(hidden=hidden, rev=self.next_rev()))
+        if result.rowcount == 0:
+            raise PaperNotFound(paper_id)
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
