@@ -191,7 +191,9 @@ class KeywordIndex:
         return results
 
     def _parse(self, text: str) -> tantivy.Query:
-        cleaned = " ".join(text.replace("\x00", " ").split())[:MAX_QUERY_CHARS]
+        # lone surrogates (undecodable bytes from a terminal) and NULs cannot reach tantivy
+        text = text.encode("utf-8", "replace").decode("utf-8").replace("\x00", " ")
+        cleaned = " ".join(text.split())[:MAX_QUERY_CHARS]
         if not cleaned:
             raise QueryError("empty query: type some words to search for")
         query, _errors = self.index.parse_query_lenient(

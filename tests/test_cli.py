@@ -1,0 +1,118 @@
+"""The CLI end to end: the installed `papersift` command on the bundled sample, then CliRunner for the rest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from papersift.cli import main
+
+from .conftest import SAMPLE
+
+
+def run(home: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["--home", str(home), *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("sample-home")
+    code, out, err = run(home, "ingest", str(SAMPLE), "--quiet")
+    assert code == 0, err
+    return home
+
+
+def test_console_script_ingests_and_searches(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("papersift")
+    home = tmp_path / "h"
+    first = subprocess.run([str(exe), "--home", str(home), "ingest", str(SAMPLE), "-q"], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "1283 added" in first.stdout
+    second = subprocess.run(
+        [str(exe), "--home", str(home), "ingest", str(SAMPLE), "-q"], capture_output=True, text=True
+    )
+    assert second.returncode == 3
+    assert "nothing changed" in second.stdout
+    found = subprocess.run(
+        [str(exe), "--home", str(home), "search", "video diffusion generation", "--json", "-n", "5"],
+        capture_output=True,
+        text=True,
+    )
+    hits = json.loads(found.stdout)
+    assert len(hits) == 5
+    assert all("video" in (h["title"] + h["abstract"]).lower() for h in hits)
+
+
+def test_stats_json(sample_home: Path) -> None:
+    code, out, _ = run(sample_home, "stats", "--json")
+    figures = json.loads(out)
+    assert code == 0
+    # 1,283 listed + the featured papers not in those listing days
+    assert figures["papers"] > 1283
+    assert figures["featured"] == 529 - 0 or figures["featured"] > 500
+    assert figures["by_source"]["jsonl"] >= 1283
+
+
+def test_show_by_versioned_id_and_missing_id(sample_home: Path) -> None:
+    code, out, _ = run(sample_home, "search", "language model", "--json", "-n", "1")
+    pid = json.loads(out)[0]["id"]
+    code, out, _ = run(sample_home, "show", f"{pid}v2", "--json")
+    assert code == 0 and json.loads(out)["id"] == pid
+    code, _, err = run(sample_home, "show", "0000.00000")
+    assert code == 1
+    assert "no paper with id '0000.00000'" in err and "Traceback" not in err
+
+
+def test_search_filters(sample_home: Path) -> None:
+    code, out, _ = run(sample_home, "search", "image", "--json", "-n", "50", "-c", "cs.CL")
+    assert code == 0
+    hits = json.loads(out)
+    assert hits and all("cs.CL" in h["categories"] for h in hits)
+    code, out, _ = run(sample_home, "search", "image", "--json", "--from", "2026-06-30", "--to", "2026-06-30")
+    assert all(h["announced"] == "2026-06-30" for h in json.loads(out))
+    code, _, err = run(sample_home, "search", "image", "--from", "yesterday")
+    assert code == 2 and "not a date" in err
+
+
+def test_search_bad_queries_never_crash(sample_home: Path) -> None:
+    for query in ['title:(unclosed "quote', "AND OR NOT", "*?~^", "x" * 100_000, "caf\udce9"]:
+        code, _, err = run(sample_home, "search", query, "--json")
+        assert code == 0, err
+    code, _, err = run(sample_home, "search", "   ")
+    assert code == 1 and "empty query" in err
+
+
+def test_export_round_trips(sample_home: Path, tmp_path: Path) -> None:
+    out_jsonl = tmp_path / "all.jsonl"
+    out_bib = tmp_path / "all.bib"
+    assert run(sample_home, "export", "-o", str(out_jsonl))[0] == 0
+    assert run(sample_home, "export", "--format", "bibtex", "-o", str(out_bib))[0] == 0
+    count = json.loads(run(sample_home, "stats", "--json")[1])["papers"]
+    assert sum(1 for _ in out_jsonl.open()) == count
+    # the BibTeX export reads back into a fresh store with the same arXiv ids
+    fresh = tmp_path / "fresh"
+    code, out, err = run(fresh, "ingest", str(out_bib), "--json", "--no-index")
+    report = json.loads(out)[str(out_bib)]
+    assert code == 0, err
+    assert report["added"] == count and report["rejected"] == 0
+
+
+def test_ingest_reports_rejections_and_damage(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "2501.00001", "title": "Fine"}\nnot json\n')
+    code, out, err = run(tmp_path / "h", "ingest", str(bad))
+    assert code == 0
+    assert f"skipped {bad}:2: invalid JSON" in err
+    assert "1 added, 0 updated, 0 unchanged, 1 rejected" in out
+    garbage = tmp_path / "garbage.gz"
+    garbage.write_bytes(b"\x1f\x8b\x08\x00" + bytes(200))
+    code, _, err = run(tmp_path / "h", "ingest", str(garbage))
+    assert code == 1 and "error:" in err and "Traceback" not in err
+    code, _, err = run(tmp_path / "h", "ingest", str(bad), "--map", "nonsense")
+    assert code == 2 and "FIELD=KEY" in err
