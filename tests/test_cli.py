@@ -23,7 +23,7 @@ def run(home: Path, *args: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("sample-home")
-    code, out, err = run(home, "ingest", str(SAMPLE), "--quiet")
+    code, _, err = run(home, "ingest", str(SAMPLE), "--quiet")
     assert code == 0, err
     return home
 

@@ -163,7 +163,7 @@ def test_oversized_single_line_is_rejected_unread(store: Store, tmp_path: Path) 
 def test_binary_garbage_is_refused_with_a_clear_message(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "garbage.bin"
     path.write_bytes(bytes(range(256)) * 64)
-    with pytest.raises(SourceError, match="cannot tell the format.*binary data.*--source"):
+    with pytest.raises(SourceError, match=r"cannot tell the format.*binary data.*--source"):
         ingest(store, str(path))
     assert store.count() == 0
 
@@ -183,7 +183,7 @@ def test_xml_bomb_is_refused(store: Store, tmp_path: Path) -> None:
         + ']>\n<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><ListRecords><record><metadata>&lol9;'
         "</metadata></record></ListRecords></OAI-PMH>\n"
     )
-    with pytest.raises(SourceError, match="(?i)entit"):
+    with pytest.raises(SourceError, match=r"(?i)entit"):
         ingest(store, str(bomb))
     assert store.count() == 0
 

@@ -51,7 +51,7 @@ def test_round_trip_keeps_every_field(store: Store) -> None:
 
 
 def test_missing_paper_raises_actionable_error(store: Store) -> None:
-    with pytest.raises(PaperNotFound, match="no paper with id '9999.99999'"):
+    with pytest.raises(PaperNotFound, match=r"no paper with id '9999\.99999'"):
         store.get("9999.99999")
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import click
 import orjson
@@ -19,10 +19,9 @@ from tqdm import tqdm
 
 from papersift import export as exporter
 from papersift import ingest as ingester
-from papersift import search as searcher
 from papersift.errors import PapersiftError, SourceError
-from papersift.index.keyword import Filters
 from papersift.models import IngestReport, Paper
+from papersift.search import MAX_LIMIT, Filters, SearchEngine, Sort
 from papersift.settings import Settings
 from papersift.sources import is_url, source_names
 from papersift.store import Store
@@ -153,9 +152,9 @@ def ingest(
             click.echo(f"{target}: {report.summary()}{verdict}")
     if changed and not no_index:
         with _errors():
-            index = searcher.open_index(store, obj.settings)
+            engine = SearchEngine.open(store, obj.settings)
             if not as_json:
-                click.echo(f"search index: {index.num_docs} papers")
+                click.echo(f"search index: {engine.num_docs} papers")
     if as_json:
         _print_json(reports)
     sys.exit(1 if failed else (0 if changed else EXIT_UNCHANGED))
@@ -234,7 +233,8 @@ def _parse_day(value: str | None, name: str) -> date | None:
 
 @main.command()
 @click.argument("query")
-@click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(1, searcher.MAX_LIMIT))
+@click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(1, MAX_LIMIT))
+@click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True)
 @click.option("--from", "date_from", help="Only papers dated on or after this day (YYYY-MM-DD).")
 @click.option("--to", "date_to", help="Only papers dated on or before this day.")
 @click.option("--category", "-c", multiple=True, help="Only these arXiv categories (any of them).")
@@ -251,6 +251,7 @@ def search(
     category: tuple[str, ...],
     venue: str,
     author: str,
+    sort: str,
     as_json: bool,
 ) -> None:
     """Search titles, abstracts and authors; best matches first."""
@@ -262,8 +263,7 @@ def search(
         author=author,
     )
     with _errors():
-        index = searcher.open_index(obj.store, obj.settings)
-        hits = searcher.search(obj.store, index, query, limit, filters)
+        hits = SearchEngine.open(obj.store, obj.settings).search(query, limit, filters, cast(Sort, sort))
     if as_json:
         _print_json([{"rank": h.rank, "score": round(h.score, 4), **h.paper.to_dict()} for h in hits])
         return
@@ -309,8 +309,8 @@ def index(obj: Context, rebuild: bool) -> None:
         directory = obj.settings.index_dir / "keyword"
         if rebuild and directory.exists():
             shutil.rmtree(directory)
-        idx = searcher.open_index(obj.store, obj.settings)
-    click.echo(f"search index: {idx.num_docs:,} papers")
+        engine = SearchEngine.open(obj.store, obj.settings)
+    click.echo(f"search index: {engine.num_docs:,} papers")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,24 @@ def to_jsonl(papers: Iterable[Paper]) -> Iterator[str]:
         yield orjson.dumps(paper.to_dict()).decode() + "\n"
 
 
+def _balanced(value: str) -> str:
+    """Drop braces that do not pair up: BibTeX counts braces to find a value's end, so one stray
+    brace in an abstract would swallow the entries after it."""
+    keep = [True] * len(value)
+    opened: list[int] = []
+    for i, ch in enumerate(value):
+        if ch == "{":
+            opened.append(i)
+        elif ch == "}":
+            if opened:
+                opened.pop()
+            else:
+                keep[i] = False
+    for i in opened:
+        keep[i] = False
+    return "".join(ch for ch, k in zip(value, keep, strict=True) if k)
+
+
 def _cite_key(paper: Paper, used: set[str]) -> str:
     surname = normalise_title(paper.authors[0].split(",")[0].split()[-1]) if paper.authors else "anon"
     year = paper.year or (paper.date.year if paper.date else "")
@@ -35,7 +53,7 @@ def _cite_key(paper: Paper, used: set[str]) -> str:
 
 def bibtex_entry(paper: Paper, used: set[str] | None = None) -> model.Entry:
     fields = [
-        model.Field("title", "{" + paper.title + "}"),
+        model.Field("title", paper.title),
         model.Field("author", " and ".join(paper.authors) or "Unknown"),
     ]
     year = paper.year or (paper.date.year if paper.date else None)
@@ -56,6 +74,8 @@ def bibtex_entry(paper: Paper, used: set[str] | None = None) -> model.Entry:
         fields.append(model.Field("url", paper.abs_url))
     if paper.abstract:
         fields.append(model.Field("abstract", paper.abstract))
+    for f in fields:
+        f.value = _balanced(f.value) if f.key != "title" else "{" + _balanced(paper.title) + "}"
     entry_type = "inproceedings" if paper.venue and paper.year else ("article" if paper.doi else "misc")
     return model.Entry(entry_type, _cite_key(paper, used if used is not None else set()), fields)
 

@@ -29,8 +29,15 @@ def _rank(paper: Paper) -> int:
 
 
 def _outranks(new: Paper, old: Paper) -> bool:
-    """Newest version wins; for the same version the more authoritative source; then the newer record."""
-    return (new.version or 0, _rank(new)) >= (old.version or 0, _rank(old))
+    """Newest version wins, then the more authoritative source, then the newer listing of the same
+    record. Two different records that share a dedup key (the same paper in two venues' lists) are
+    ordered by their source ids, so that re-ingesting them in any order changes nothing."""
+    new_key, old_key = (new.version or 0, _rank(new)), (old.version or 0, _rank(old))
+    if new_key != old_key:
+        return new_key > old_key
+    if new.source_id and old.source_id and new.source_id != old.source_id:
+        return new.source_id < old.source_id
+    return True
 
 
 def _earliest(*values: date | None) -> date | None:
@@ -136,6 +143,10 @@ def _run(
             if isinstance(record, Rejected):
                 _reject(report, record, strict)
                 continue
+            if not record.source_id:
+                # a record its source gives no id of its own is known by its content, so that two
+                # such records of one paper are ordered stably by `_outranks`
+                record.source_id = f"sha:{record.content_hash()[:16]}"
             seen = batch.get(record.id)
             batch[record.id] = merge(seen, record) if seen else record
             if len(batch) >= batch_size:

@@ -177,8 +177,14 @@ class KeywordIndex:
         return self.batch_search([query], limit, filters)[0]
 
     def batch_search(
-        self, queries: Sequence[str], limit: int = 10, filters: Filters | None = None
+        self,
+        queries: Sequence[str],
+        limit: int = 10,
+        filters: Filters | None = None,
+        sort: str = "relevance",
+        offset: int = 0,
     ) -> list[list[tuple[str, float]]]:
+        """Scores are BM25; with sort="date" hits come newest first and the score is the date's ordinal."""
         searcher = self.index.searcher()
         restriction = self._filter_query(filters) if filters else None
         results = []
@@ -186,8 +192,12 @@ class KeywordIndex:
             parsed = self._parse(text)
             if restriction is not None:
                 parsed = tantivy.Query.boolean_query([(tantivy.Occur.Must, parsed), (tantivy.Occur.Must, restriction)])
-            hits = searcher.search(parsed, limit, count=False).hits
-            results.append([(searcher.doc(addr)["id"][0], float(score)) for score, addr in hits])
+            if sort == "date":
+                hits = searcher.search(parsed, limit, count=False, order_by_field="date", offset=offset).hits
+                results.append([(searcher.doc(addr)["id"][0], _ns_to_ordinal(key)) for key, addr in hits])
+            else:
+                hits = searcher.search(parsed, limit, count=False, offset=offset).hits
+                results.append([(searcher.doc(addr)["id"][0], float(score)) for score, addr in hits])
         return results
 
     def _parse(self, text: str) -> tantivy.Query:
@@ -224,7 +234,7 @@ class KeywordIndex:
             must.append((tantivy.Occur.Must, tantivy.Query.boolean_query(should)))
         for field, value in (("venue", filters.venue), ("authors", filters.author)):
             if value:
-                words = [w for w in value.lower().split() if w]
+                words: list[str | tuple[int, str]] = [w for w in value.lower().split() if w]
                 must.append(
                     (
                         tantivy.Occur.Must,
@@ -234,6 +244,12 @@ class KeywordIndex:
                     )
                 )
         return tantivy.Query.boolean_query(must)
+
+
+def _ns_to_ordinal(nanoseconds: int | None) -> float:
+    if nanoseconds is None:
+        return 0.0
+    return float(datetime.fromtimestamp(nanoseconds / 1e9, tz=UTC).date().toordinal())
 
 
 def _identity(store: Store) -> str:

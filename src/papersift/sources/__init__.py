@@ -70,10 +70,10 @@ def open_input(path: Path) -> Iterator[BinaryIO]:
     try:
         if raw.read(2) == GZIP_MAGIC:
             raw.seek(0)
-            stream: BinaryIO = io.BufferedReader(gzip.GzipFile(fileobj=raw), HEAD_BYTES)  # type: ignore[arg-type]
+            stream: BinaryIO = io.BufferedReader(gzip.GzipFile(fileobj=raw), HEAD_BYTES)
         else:
             raw.seek(0)
-            stream = io.BufferedReader(raw, HEAD_BYTES)  # type: ignore[arg-type]
+            stream = io.BufferedReader(raw, HEAD_BYTES)
         yield stream
     finally:
         raw.close()
@@ -81,7 +81,7 @@ def open_input(path: Path) -> Iterator[BinaryIO]:
 
 def head_of(stream: BinaryIO, origin: str) -> bytes:
     try:
-        return stream.peek(HEAD_BYTES)[:HEAD_BYTES]  # type: ignore[attr-defined,no-any-return]
+        return stream.peek(HEAD_BYTES)[:HEAD_BYTES]  # type: ignore[attr-defined]
     except READ_ERRORS as exc:
         raise SourceError(f"{origin}: damaged or truncated gzip file ({exc})") from exc
 

@@ -79,7 +79,8 @@ class ArxivSnapshotSource(Source):
         title = _collapse(record.get("title"))
         if not title:
             return Rejected(where, f"{arxiv_id}: record has no title")
-        versions = record.get("versions") if isinstance(record.get("versions"), list) else []
+        raw_versions = record.get("versions")
+        versions: list[Any] = raw_versions if isinstance(raw_versions, list) else []
         dates = [_rfc2822_date(str(v.get("created", ""))) for v in versions if isinstance(v, dict)]
         created = [d for d in dates if d]
         update_date = None

@@ -127,7 +127,7 @@ class Store:
             total, first, last = conn.execute(
                 select(func.count(), func.min(p.c.published), func.max(p.c.published))
             ).one()
-            by_source = dict(conn.execute(select(p.c.source, func.count()).group_by(p.c.source)).all())
+            by_source: dict[Any, Any] = dict(conn.execute(select(p.c.source, func.count()).group_by(p.c.source)).all())
             top_cats = conn.execute(
                 select(p.c.primary_category, func.count().label("n"))
                 .where(p.c.primary_category != "")
@@ -199,7 +199,7 @@ class Writer:
             rows.append(row)
         if rows:
             p = self.store.papers
-            values = {name: bindparam(name) for name in rows[0] if name != "b_id"}
+            values: dict[str, Any] = {name: bindparam(name) for name in rows[0] if name != "b_id"}
             self.conn.execute(update(p).where(p.c.id == bindparam("b_id")).values(values), rows)
         return len(rows)
 
