@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOME_DIR ?= $(CURDIR)/.papersift
 SAMPLE := src/papersift/data/sample
 
-.PHONY: setup system-deps run test lint typecheck pytest bench-ingest clean
+.PHONY: setup system-deps run test lint typecheck pytest bench-ingest bench-web clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,17 @@ system-deps:
 	  ($$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q postgresql) >/dev/null \
 	    || echo "warning: could not install PostgreSQL; its tests will be skipped"; \
 	fi
+	@if [ ! -x /usr/bin/chromium ] || ! command -v wrk >/dev/null 2>&1; then \
+	  echo "installing Chromium (browser tests) and wrk (web benchmark), Debian packages"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  ($$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium fonts-dejavu-core wrk) >/dev/null \
+	    || echo "warning: could not install chromium/wrk; the browser tests will be skipped"; \
+	fi
 
 run: setup
 	$(BIN)/papersift --home $(HOME_DIR) ingest $(SAMPLE) || [ $$? -eq 3 ]
 	$(BIN)/papersift --home $(HOME_DIR) stats
-	$(BIN)/papersift --home $(HOME_DIR) search "diffusion models for video generation" -n 5
+	$(BIN)/papersift --home $(HOME_DIR) serve
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks tools
@@ -43,6 +49,9 @@ test: lint typecheck pytest
 
 bench-ingest: setup
 	$(BIN)/python benchmarks/ingest_bench.py
+
+bench-web: setup system-deps
+	$(BIN)/python benchmarks/web_bench.py
 
 clean:
 	rm -rf $(VENV) .papersift build *.egg-info

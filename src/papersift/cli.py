@@ -110,12 +110,17 @@ def ingest(
     quiet: bool,
 ) -> None:
     """Ingest paper metadata from files or URLs (gzip is read transparently)."""
-    options: dict[str, Any] = {"max_record_bytes": obj.settings.max_record_bytes}
+    options: dict[str, Any] = {
+        "max_record_bytes": obj.settings.max_record_bytes,
+        "timeout": obj.settings.http_timeout,
+        "retries": obj.settings.http_retries + 1,
+        "delay": obj.settings.arxiv_api_delay,
+    }
     for item in mapping:
         field, sep, key = item.partition("=")
         if not sep or not field or not key:
             raise click.BadParameter(f"{item!r} is not FIELD=KEY", param_hint="--map")
-        options[field.strip()] = key.strip()
+        options[f"map.{field.strip()}"] = key.strip()
     changed, failed, reports = False, False, {}
     with _errors():
         store = obj.store
@@ -311,6 +316,35 @@ def index(obj: Context, rebuild: bool) -> None:
             shutil.rmtree(directory)
         engine = SearchEngine.open(obj.store, obj.settings)
     click.echo(f"search index: {engine.num_docs:,} papers")
+
+
+@main.command()
+@click.option("--host", help="Interface to listen on (default $PAPERSIFT_HOST, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default $PAPERSIFT_PORT, 8000).")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"]))
+@click.pass_obj
+def serve(obj: Context, host: str | None, port: int | None, log_level: str) -> None:
+    """Run the web site and JSON API (daily papers, trending, search, paper pages)."""
+    import logging
+
+    import uvicorn
+
+    from papersift.web import create_app
+
+    settings = obj.settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
+    logging.basicConfig(level=log_level.upper(), format="%(message)s")
+    with _errors():
+        app = create_app(settings, obj.store)
+    click.echo(f"serving {obj.store.count():,} papers on http://{settings.host}:{settings.port}/", err=True)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        access_log=False,  # papersift.access writes one JSON line per request instead
+        log_level=log_level,
+    )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,29 @@ class Settings(BaseSettings):
     arxiv_api_delay: float = Field(
         default=3.0, ge=0, description="Seconds between arXiv API requests (arXiv asks for 3)."
     )
+    host: str = Field(default="127.0.0.1", description="Interface `papersift serve` listens on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port `papersift serve` listens on.")
+    base_url: str = Field(
+        default="",
+        description="Public URL of the site, e.g. https://example.org/papers when behind a reverse proxy; "
+        "its path becomes the root path and an https scheme makes cookies Secure.",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Comma-separated proxy addresses whose X-Forwarded-For/-Proto headers are trusted ('*' for any).",
+    )
+    secret_key: str = Field(
+        default="",
+        description="Key that signs session cookies; empty means one generated once and kept in the home.",
+    )
+    trending_gravity: float = Field(
+        default=1.8, gt=0, le=5, description="Exponent of the trending time decay: higher forgets faster."
+    )
+    trending_days: int = Field(default=7, ge=1, le=365, description="Days of papers the trending list considers.")
+    arxiv_api_url: str = Field(
+        default="https://export.arxiv.org/api/query",
+        description="arXiv API endpoint used by the site's paper submission.",
+    )
 
     @property
     def home_dir(self) -> Path:

@@ -137,7 +137,7 @@ class KeywordIndex:
         target = store.revision()
         if target == self.state["rev"]:
             return 0
-        writer = self.index.writer(heap_size=128_000_000, num_threads=1)
+        writer = self.index.writer(heap_size=256_000_000, num_threads=2)
         changed = 0
         for paper in store.iter_papers(since_rev=int(self.state["rev"])):
             writer.delete_documents_by_term("id", paper.id)

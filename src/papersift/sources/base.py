@@ -31,6 +31,11 @@ class Source(ABC):
     def __init__(self, options: Mapping[str, str] | None = None) -> None:
         self.options: dict[str, str] = dict(options or {})
 
+    @property
+    def field_map(self) -> dict[str, str]:
+        """User field mapping (`--map title=Paper_Title`), passed as options `map.<field>`."""
+        return {k.removeprefix("map."): v for k, v in self.options.items() if k.startswith("map.")}
+
     @classmethod
     def sniff(cls, head: bytes, filename: str) -> bool:
         """True when the first bytes (already gunzipped) look like this format."""

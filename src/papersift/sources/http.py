@@ -30,7 +30,7 @@ RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
     httpx.ProxyError,
 )
 DEFAULT_MAX_BYTES = 200 << 20
-DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=15.0)
+DEFAULT_TIMEOUT = 60.0
 HINT = "check the network or ingest a downloaded file"
 
 
@@ -64,21 +64,24 @@ class Politeness:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How hard to try: `attempts` in all, exponential backoff from `backoff` seconds, no wait over `max_wait`."""
+    """How hard to try: `attempts` in all, exponential backoff from `backoff` seconds, no wait over `max_wait`,
+    each attempt given up after `timeout` seconds."""
 
     attempts: int = 5
     backoff: float = 2.0
     max_wait: float = 300.0
+    timeout: float = DEFAULT_TIMEOUT
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> RetryPolicy:
-        """Read `retries` (attempts) and `retry_wait` (backoff seconds) from source options."""
+        """Read `retries` (attempts), `retry_wait` (backoff seconds) and `timeout` from source options."""
         default = cls()
         try:
             return cls(
                 attempts=max(1, int(options.get("retries", default.attempts))),
                 backoff=max(0.0, float(options.get("retry_wait", default.backoff))),
                 max_wait=max(0.0, float(options.get("retry_max_wait", default.max_wait))),
+                timeout=max(0.1, float(options.get("timeout", default.timeout))),
             )
         except ValueError as exc:
             raise SourceError(f"bad retry option ({exc}); retries is a whole number, retry_wait seconds") from None
@@ -155,7 +158,7 @@ def get(
     max_bytes: int = DEFAULT_MAX_BYTES,
     politeness: Politeness | None = None,
     retry: RetryPolicy | None = None,
-    timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+    timeout: httpx.Timeout | float | None = None,
     allow_statuses: Collection[int] = (),
     sleep: Callable[[float], None] = time.sleep,
 ) -> bytes:
@@ -191,7 +194,8 @@ def get(
         sleep=sleep,
     )
     try:
-        with httpx.Client(headers=headers, timeout=timeout, follow_redirects=True) as client:
+        limit = policy.timeout if timeout is None else timeout
+        with httpx.Client(headers=headers, timeout=limit, follow_redirects=True) as client:
             return retrying(attempt, client)
     except _RetryableStatus as exc:
         raise SourceError(

@@ -46,11 +46,7 @@ class JSONLinesSource(Source):
             return Rejected(where, f"invalid JSON: {exc}")
         if not isinstance(record, dict):
             return Rejected(where, f"expected a JSON object, got {type(record).__name__}")
-        return paper_from_mapping(record, self.mapping, source=self.name, origin=where)
-
-    @property
-    def mapping(self) -> dict[str, str]:
-        return {k: v for k, v in self.options.items() if k != "max_record_bytes"}
+        return paper_from_mapping(record, self.field_map, source=self.name, origin=where)
 
     def _parse_array(self, stream: BinaryIO, origin: str) -> Iterator[ParsedRecord]:
         data = stream.read(MAX_ARRAY_BYTES + 1)
@@ -65,4 +61,4 @@ class JSONLinesSource(Source):
             if not isinstance(record, dict):
                 yield Rejected(where, f"expected a JSON object, got {type(record).__name__}")
                 continue
-            yield paper_from_mapping(record, self.mapping, source=self.name, origin=where)
+            yield paper_from_mapping(record, self.field_map, source=self.name, origin=where)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Connection,
     Date,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -81,8 +82,41 @@ def _m001_papers(conn: Connection) -> None:
     conn.execute(insert(md.tables["meta"]).values(key="rev", value=0))
 
 
+def _m002_accounts(conn: Connection) -> None:
+    """Site accounts, one vote per user per paper, and who submitted what."""
+    md = MetaData()
+    md.reflect(conn, only=["papers"])  # so the votes foreign key resolves
+    users = Table(
+        "users",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("username", String(64), nullable=False, unique=True),
+        Column("password_hash", String(256), nullable=False),
+        Column("is_admin", Boolean, nullable=False, default=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    votes = Table(
+        "votes",
+        md,
+        Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+        Column("paper_id", String(128), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    Index("ix_votes_paper_id", votes.c.paper_id)
+    Table(
+        "submissions",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("user_id", Integer, ForeignKey(users.c.id, ondelete="SET NULL")),
+        Column("paper_id", String(128), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "papers", _m001_papers),
+    (2, "accounts", _m002_accounts),
 ]
 
 

@@ -111,8 +111,8 @@ class Store:
         p = self.papers
         while True:
             after = p.c.rev > last_rev
-            if last_id is not None:
-                after = after | ((p.c.rev == last_rev) & (p.c.id > last_id))
+            if last_id is not None:  # written so that the index on rev bounds the scan
+                after = (p.c.rev >= last_rev) & ((p.c.rev > last_rev) | (p.c.id > last_id))
             query = select(p).where(after).order_by(p.c.rev, p.c.id).limit(batch)
             with self.engine.connect() as conn:
                 rows = [_to_paper(row) for row in conn.execute(query)]

@@ -1,0 +1,91 @@
+"""Web latency benchmark: the daily page and a search page of a 74,728-paper store, measured with wrk.
+
+    .venv/bin/python benchmarks/web_bench.py [--home DIR] [--duration 10] [--connections 8]
+
+Ingests ../shared/data/arxiv_daily/arxiv_daily_2025-2026.jsonl.gz into DIR (kept between runs),
+starts `papersift serve` on a free loopback port in its own process, runs wrk (Debian package `wrk`)
+against each URL and prints p50 / p99 latency and requests per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "data" / "arxiv_daily" / "arxiv_daily_2025-2026.jsonl.gz"
+BIN = Path(sys.executable).parent
+URLS = {
+    "daily (latest day)": "/",
+    "daily (month view)": "/?view=month",
+    "search": "/search?q=diffusion+models+for+video+generation",
+    "api daily": "/api/daily_papers",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--home", type=Path, default=Path("/tmp/papersift-web-bench"))
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install wrk")
+    papersift = str(BIN / "papersift")
+    home = ["--home", str(args.home)]
+    if not (args.home / "papersift.db").exists():
+        subprocess.run([papersift, *home, "ingest", "-q", str(DATA)], check=True)
+    port = _free_port()
+    server = subprocess.Popen(
+        [papersift, *home, "serve", "--port", str(port), "--log-level", "warning"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        print(f"{'page':<22} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+        for name, path in URLS.items():
+            urllib.request.urlopen(base + path, timeout=30).read()  # warm caches
+            out = subprocess.run(
+                ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency", base + path],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+            p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+            rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+            errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+            note = f"  ({errors.group(1)} errors)" if errors else ""
+            print(f"{name:<22} {p50:>8.1f} {p99:>8.1f} {rps:>8.1f}{note}")
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    main()

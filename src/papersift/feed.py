@@ -1,0 +1,144 @@
+"""The daily list and trending: what the site's front pages show, computed from the store.
+
+Trending is Hacker News' ranking adapted to papers: `score = votes / (age_hours + 2) ** gravity`,
+where votes are the source's upvotes plus the site's own, age is measured from the start of the
+paper's listing day, and gravity (PAPERSIFT_TRENDING_GRAVITY, 1.8) sets how fast a paper sinks.
+The +2 hours keeps a brand-new paper with one vote from outranking everything.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+
+from papersift.models import Paper
+from papersift.store import Store, listing
+from papersift.store.accounts import Accounts
+
+View = Literal["day", "week", "month"]
+VIEWS: tuple[View, ...] = ("day", "week", "month")
+MAX_TRENDING_CANDIDATES = 5000
+
+
+@dataclass(slots=True)
+class FeedItem:
+    """A paper as a list shows it: with its total votes and whether it is new today."""
+
+    paper: Paper
+    local_votes: int = 0
+    is_new: bool = False
+    score: float = 0.0
+
+    @property
+    def votes(self) -> int:
+        return self.paper.upvotes + self.local_votes
+
+
+@dataclass(slots=True)
+class DailyPage:
+    """One day, week or month of papers, most upvoted first, one page of it."""
+
+    day: date | None
+    view: View
+    start: date | None
+    end: date | None
+    items: list[FeedItem] = field(default_factory=list)
+    total: int = 0
+    previous: date | None = None
+    next: date | None = None
+    offset: int = 0
+    limit: int = 50
+
+
+def period(day: date, view: View) -> tuple[date, date]:
+    """The inclusive date range a view covers: the day, its Monday-to-Sunday week, or its month."""
+    if view == "week":
+        start = day - timedelta(days=day.weekday())
+        return start, start + timedelta(days=6)
+    if view == "month":
+        return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
+    return day, day
+
+
+def listing_day(paper: Paper) -> date | None:
+    """The day a paper belongs to in the daily list: announced, else featured."""
+    return paper.announced or paper.featured
+
+
+def daily(
+    store: Store,
+    accounts: Accounts,
+    day: date | None = None,
+    view: View = "day",
+    *,
+    category: str = "",
+    limit: int = 50,
+    offset: int = 0,
+    today: date | None = None,
+) -> DailyPage:
+    """Papers for `day` (default: the newest day with papers) in the chosen view."""
+    day = day or listing.latest_day(store)
+    if day is None:
+        return DailyPage(None, view, None, None, limit=limit, offset=offset)
+    start, end = period(day, view)
+    rows, total = listing.papers_between(store, accounts, start, end, category=category, limit=limit, offset=offset)
+    today = today or datetime.now(UTC).date()
+    items = [FeedItem(p, n, is_new=bool(p.first_seen and p.first_seen.date() == today)) for p, n in rows]
+    return DailyPage(
+        day,
+        view,
+        start,
+        end,
+        items,
+        total,
+        previous=listing.previous_day(store, start),
+        next=listing.next_day(store, end),
+        offset=offset,
+        limit=limit,
+    )
+
+
+def trending_score(votes: int, age_hours: float, gravity: float = 1.8) -> float:
+    """HN-style decay: votes / (age_hours + 2) ** gravity; negative ages (clock skew) count as 0."""
+    return votes / (max(age_hours, 0.0) + 2.0) ** gravity
+
+
+def trending(
+    store: Store,
+    accounts: Accounts,
+    *,
+    gravity: float = 1.8,
+    days: int = 7,
+    limit: int = 30,
+    now: datetime | None = None,
+) -> list[FeedItem]:
+    """Papers from the last `days` listing days ranked by `trending_score`, best first.
+
+    The clock is now, or the end of the newest day that saw votes (a source's upvoted listing day or a
+    local vote) when that is earlier, so a mirror that stopped updating still shows its last trend
+    instead of an empty page.
+    """
+    clock = now or datetime.now(UTC)
+    last_vote = accounts.last_vote_at()
+    latest = max((d for d in (listing.latest_upvoted_day(store), last_vote and last_vote.date()) if d), default=None)
+    if latest is None:
+        return []
+    clock = min(clock, datetime.combine(latest + timedelta(days=1), time(), UTC))
+    since = (clock - timedelta(days=days)).date()
+    papers = {p.id: p for p in listing.upvoted_since(store, since, MAX_TRENDING_CANDIDATES)}
+    recent = accounts.voted_since(clock - timedelta(days=days))
+    missing = [pid for pid in recent if pid not in papers]
+    papers.update({pid: p for pid, p in store.get_many(missing).items() if not p.hidden})
+    local = accounts.counts(list(papers))
+    items = []
+    for paper in papers.values():
+        item = FeedItem(paper, local.get(paper.id, 0))
+        day = listing_day(paper) or paper.date
+        age = (clock - datetime.combine(day, time(), UTC)).total_seconds() / 3600 if day else 24.0 * days
+        item.score = trending_score(item.votes, age, gravity)
+        if item.votes > 0:
+            items.append(item)
+    items.sort(key=lambda it: (-it.score, -it.votes, it.paper.id))
+    return items[:limit]

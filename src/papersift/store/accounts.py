@@ -1,0 +1,138 @@
+"""Site accounts, upvotes and submissions: the store side of the web site's community features.
+
+Counts are computed from the `votes` table rather than kept in a counter column, so a vote and its
+count can never disagree; the primary key (user_id, paper_id) is what makes one vote per user per paper.
+Votes do not change a paper's `rev`: nothing the search index holds depends on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, MetaData, Table, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from papersift.errors import PaperNotFound, StoreError
+from papersift.store.papers import Store
+
+_CHUNK = 900
+
+
+class UsernameTaken(StoreError):
+    """Someone already signed up with that name."""
+
+
+@dataclass(slots=True, frozen=True)
+class User:
+    id: int
+    username: str
+    password_hash: str
+    is_admin: bool
+
+
+class Accounts:
+    """Users, votes and submissions over an open Store; construct once per process."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        md = MetaData()
+        md.reflect(store.engine, only=["users", "votes", "submissions"])
+        self.users: Table = md.tables["users"]
+        self.votes: Table = md.tables["votes"]
+        self.submissions: Table = md.tables["submissions"]
+
+    # -- users -------------------------------------------------------------------------------------
+
+    def create_user(self, username: str, password_hash: str) -> User:
+        """Insert a user; the very first one becomes the site's admin (whoever installs it signs up first)."""
+        u = self.users
+        try:
+            with self.store.write() as w:
+                first = w.conn.execute(select(func.count()).select_from(u)).scalar_one() == 0
+                values = {"username": username, "password_hash": password_hash, "is_admin": first}
+                new_id = w.conn.execute(insert(u).values(created_at=datetime.now(UTC), **values)).inserted_primary_key
+        except IntegrityError:
+            raise UsernameTaken(f"the name {username!r} is taken; pick another") from None
+        assert new_id is not None
+        return User(int(new_id[0]), username, password_hash, first)
+
+    def user_by_name(self, username: str) -> User | None:
+        return self._user(self.users.c.username == username)
+
+    def user_by_id(self, user_id: int) -> User | None:
+        return self._user(self.users.c.id == user_id)
+
+    def _user(self, where: ColumnElement[bool]) -> User | None:
+        u = self.users
+        with self.store.engine.connect() as conn:
+            row = conn.execute(select(u.c.id, u.c.username, u.c.password_hash, u.c.is_admin).where(where)).first()
+        return User(int(row.id), row.username, row.password_hash, bool(row.is_admin)) if row else None
+
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        """Store a re-hashed password (argon2 parameters can be raised over time)."""
+        u = self.users
+        with self.store.write() as w:
+            w.conn.execute(u.update().where(u.c.id == user_id).values(password_hash=password_hash))
+
+    # -- votes -------------------------------------------------------------------------------------
+
+    def vote(self, user_id: int, paper_id: str, up: bool = True) -> int:
+        """Add (or with up=False withdraw) a user's vote; idempotent. Returns the paper's local vote count."""
+        v, p = self.votes, self.store.papers
+        with self.store.write() as w:
+            if w.conn.execute(select(p.c.id).where(p.c.id == paper_id, p.c.hidden.is_(False))).first() is None:
+                raise PaperNotFound(paper_id)
+            exists = w.conn.execute(select(v.c.user_id).where(v.c.user_id == user_id, v.c.paper_id == paper_id))
+            if up and exists.first() is None:
+                w.conn.execute(insert(v).values(user_id=user_id, paper_id=paper_id, created_at=datetime.now(UTC)))
+            elif not up:
+                w.conn.execute(delete(v).where(v.c.user_id == user_id, v.c.paper_id == paper_id))
+            count = w.conn.execute(select(func.count()).where(v.c.paper_id == paper_id)).scalar_one()
+        return int(count)
+
+    def counts(self, paper_ids: Sequence[str]) -> dict[str, int]:
+        """Local vote counts for these papers; papers nobody voted for are absent."""
+        v = self.votes
+        out: dict[str, int] = {}
+        with self.store.engine.connect() as conn:
+            for start in range(0, len(paper_ids), _CHUNK):
+                chunk = list(paper_ids[start : start + _CHUNK])
+                query = select(v.c.paper_id, func.count()).where(v.c.paper_id.in_(chunk)).group_by(v.c.paper_id)
+                out.update({pid: int(n) for pid, n in conn.execute(query)})
+        return out
+
+    def voted(self, user_id: int, paper_ids: Sequence[str]) -> set[str]:
+        """Which of these papers the user has upvoted (to draw the button pressed)."""
+        v = self.votes
+        out: set[str] = set()
+        with self.store.engine.connect() as conn:
+            for start in range(0, len(paper_ids), _CHUNK):
+                chunk = list(paper_ids[start : start + _CHUNK])
+                query = select(v.c.paper_id).where(v.c.user_id == user_id, v.c.paper_id.in_(chunk))
+                out.update(conn.execute(query).scalars())
+        return out
+
+    def voted_since(self, since: datetime) -> dict[str, int]:
+        """Papers with local votes cast since a moment, and their whole local count: trending candidates."""
+        v = self.votes
+        recent = select(v.c.paper_id).where(v.c.created_at >= since).distinct().scalar_subquery()
+        query = select(v.c.paper_id, func.count()).where(v.c.paper_id.in_(recent)).group_by(v.c.paper_id)
+        with self.store.engine.connect() as conn:
+            return {pid: int(n) for pid, n in conn.execute(query)}
+
+    def last_vote_at(self) -> datetime | None:
+        with self.store.engine.connect() as conn:
+            when = conn.execute(select(func.max(self.votes.c.created_at))).scalar()
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)  # SQLite drops the zone; everything written is UTC
+        return when
+
+    # -- submissions -------------------------------------------------------------------------------
+
+    def record_submission(self, user_id: int | None, paper_id: str) -> None:
+        with self.store.write() as w:
+            w.conn.execute(
+                insert(self.submissions).values(user_id=user_id, paper_id=paper_id, created_at=datetime.now(UTC))
+            )

@@ -1,0 +1,315 @@
+"""The JSON API under /api/: the same capabilities as the pages, for scripts and other front ends.
+
+Lists are paginated with `limit` (at most 100) and `offset`; errors are `{"error": {"code", "message"}}`.
+State changes need a signed-in session and its CSRF token in the X-CSRF-Token header
+(returned by /api/auth/login and /api/me).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from papersift import feed
+from papersift.errors import PaperNotFound, QueryError
+from papersift.models import Paper
+from papersift.search import Filters
+from papersift.store.accounts import User
+from papersift.submit import submit_arxiv
+from papersift.web import auth
+from papersift.web.site import Site
+
+MAX_PAGE = 100
+Day = date  # a field below is named `date`
+DayParam = Annotated[str, Query(max_length=10, description="YYYY-MM-DD")]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+Offset = Annotated[int, Query(ge=0, le=10_000)]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    s: {"model": ErrorBody, "description": d}
+    for s, d in [
+        (401, "Not signed in"),
+        (403, "Forbidden / bad CSRF token"),
+        (404, "No such paper"),
+        (422, "Bad parameter"),
+    ]
+}
+router = APIRouter(prefix="/api", tags=["api"], responses=ERRORS)
+
+
+class PaperOut(BaseModel):
+    id: str
+    title: str
+    abstract: str
+    authors: list[str]
+    categories: list[str]
+    published: date | None
+    updated: date | None
+    announced: date | None
+    featured: date | None
+    version: int | None
+    doi: str
+    venue: str
+    year: int | None
+    comment: str
+    abs_url: str
+    pdf_url: str
+    first_seen: datetime | None
+    source_upvotes: int = Field(description="Upvotes from the source (e.g. Hugging Face)")
+    local_votes: int = Field(description="Upvotes cast on this site")
+    votes: int = Field(description="source_upvotes + local_votes")
+    url: str = Field(description="This paper's page on the site")
+
+
+class PaperList(BaseModel):
+    items: list[PaperOut]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class DailyOut(PaperList):
+    date: Day | None
+    view: str
+    start: Day | None
+    end: Day | None
+    total: int
+    previous: Day | None
+    next: Day | None
+
+
+class VoteOut(BaseModel):
+    id: str
+    voted: bool
+    votes: int
+
+
+class Credentials(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=256)
+
+
+class MeOut(BaseModel):
+    username: str | None
+    is_admin: bool
+    csrf_token: str
+
+
+class SubmitIn(BaseModel):
+    id: str = Field(max_length=300, description="arXiv id or abs/pdf URL")
+
+
+class SubmitOut(BaseModel):
+    added: bool
+    paper: PaperOut
+
+
+class HideIn(BaseModel):
+    hidden: bool = True
+
+
+def get_site(request: Request) -> Site:
+    site: Site = request.app.state.site
+    return site
+
+
+SiteDep = Annotated[Site, Depends(get_site)]
+
+
+def parse_day(value: str | None, name: str) -> date | None:
+    """A YYYY-MM-DD parameter; empty means none; anything else is a 422 that names the parameter."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise QueryError(f"{name}: {value[:10]!r} is not a date like 2025-12-19") from None
+
+
+def paper_out(request: Request, paper: Paper, local_votes: int) -> PaperOut:
+    root = request.scope.get("root_path", "").rstrip("/")
+    data = {k: getattr(paper, k) for k in PaperOut.model_fields if hasattr(paper, k) and k != "url"}
+    return PaperOut(
+        **data,
+        source_upvotes=paper.upvotes,
+        local_votes=local_votes,
+        votes=paper.upvotes + local_votes,
+        url=f"{root}/papers/{quote(paper.id, safe='/:')}",
+    )
+
+
+def visible_paper(request: Request, site: Site, paper_id: str) -> Paper:
+    """A paper by id; hidden ones exist only for admins."""
+    paper = site.store.get(paper_id[:300])
+    if paper.hidden:
+        user = auth.current_user(request, site)
+        if user is None or not user.is_admin:
+            raise PaperNotFound(paper_id)
+    return paper
+
+
+def _list(request: Request, site: Site, papers: list[Paper], limit: int, offset: int) -> PaperList:
+    counts = site.accounts.counts([p.id for p in papers])
+    items = [paper_out(request, p, counts.get(p.id, 0)) for p in papers]
+    return PaperList(
+        items=items, limit=limit, offset=offset, next_offset=offset + limit if len(items) >= limit else None
+    )
+
+
+def _mutating_user(request: Request, site: Site) -> User:
+    user = auth.require_user(request, site)
+    auth.check_csrf(request, None)
+    return user
+
+
+@router.get("/daily_papers", response_model=DailyOut, summary="Papers of a day, week or month, most upvoted first")
+def daily_papers(
+    request: Request,
+    site: SiteDep,
+    date: DayParam = "",
+    view: feed.View = "day",
+    category: Annotated[str, Query(max_length=32)] = "",
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> DailyOut:
+    page = feed.daily(
+        site.store, site.accounts, parse_day(date, "date"), view, category=category, limit=limit, offset=offset
+    )
+    items = [paper_out(request, it.paper, it.local_votes) for it in page.items]
+    more = offset + len(items) < page.total
+    return DailyOut(
+        items=items,
+        limit=limit,
+        offset=offset,
+        next_offset=offset + limit if more else None,
+        date=page.day,
+        view=view,
+        start=page.start,
+        end=page.end,
+        total=page.total,
+        previous=page.previous,
+        next=page.next,
+    )
+
+
+@router.get("/trending", response_model=PaperList, summary="Upvoted papers ranked with time decay")
+def trending(request: Request, site: SiteDep, limit: Limit = 30) -> PaperList:
+    s = site.settings
+    items = feed.trending(site.store, site.accounts, gravity=s.trending_gravity, days=s.trending_days, limit=limit)
+    return PaperList(
+        items=[paper_out(request, it.paper, it.local_votes) for it in items], limit=limit, offset=0, next_offset=None
+    )
+
+
+@router.get("/papers/search", response_model=PaperList, summary="Full-text search with filters")
+def search(
+    request: Request,
+    site: SiteDep,
+    q: Annotated[str, Query(min_length=1, max_length=500)],
+    date_from: Annotated[str, Query(alias="from", max_length=10)] = "",
+    date_to: Annotated[str, Query(alias="to", max_length=10)] = "",
+    category: Annotated[str, Query(max_length=32)] = "",
+    venue: Annotated[str, Query(max_length=128)] = "",
+    author: Annotated[str, Query(max_length=128)] = "",
+    sort: Literal["relevance", "date"] = "relevance",
+    limit: Limit = 20,
+    offset: Annotated[int, Query(ge=0, le=1000)] = 0,
+) -> PaperList:
+    filters = Filters(
+        parse_day(date_from, "from"), parse_day(date_to, "to"), (category,) if category else (), venue, author
+    )
+    hits = site.search.search(q, limit, filters, sort, offset)
+    return _list(request, site, [h.paper for h in hits], limit, offset)
+
+
+@router.get("/papers/{paper_id:path}/related", response_model=PaperList, summary="Papers like this one")
+def related(
+    request: Request, site: SiteDep, paper_id: str, limit: Annotated[int, Query(ge=1, le=50)] = 10
+) -> PaperList:
+    visible_paper(request, site, paper_id)
+    return _list(request, site, [h.paper for h in site.search.related(paper_id, limit)], limit, 0)
+
+
+@router.post("/papers/{paper_id:path}/upvote", response_model=VoteOut, summary="Upvote (idempotent)")
+def upvote(request: Request, site: SiteDep, paper_id: str) -> VoteOut:
+    user = _mutating_user(request, site)
+    paper = visible_paper(request, site, paper_id)
+    local = site.accounts.vote(user.id, paper.id, up=True)
+    return VoteOut(id=paper.id, voted=True, votes=paper.upvotes + local)
+
+
+@router.delete("/papers/{paper_id:path}/upvote", response_model=VoteOut, summary="Withdraw an upvote")
+def unvote(request: Request, site: SiteDep, paper_id: str) -> VoteOut:
+    user = _mutating_user(request, site)
+    paper = visible_paper(request, site, paper_id)
+    local = site.accounts.vote(user.id, paper.id, up=False)
+    return VoteOut(id=paper.id, voted=False, votes=paper.upvotes + local)
+
+
+@router.post("/papers/{paper_id:path}/hide", response_model=PaperOut, summary="Hide or unhide a paper (admin)")
+def hide(request: Request, site: SiteDep, paper_id: str, body: HideIn) -> PaperOut:
+    auth.require_admin(request, site)
+    auth.check_csrf(request, None)
+    with site.store.write() as writer:
+        writer.set_hidden(paper_id, body.hidden)
+    paper = site.store.get(paper_id)
+    return paper_out(request, paper, site.accounts.counts([paper.id]).get(paper.id, 0))
+
+
+@router.get("/papers/{paper_id:path}", response_model=PaperOut, summary="One paper")
+def paper(request: Request, site: SiteDep, paper_id: str) -> PaperOut:
+    found = visible_paper(request, site, paper_id)
+    return paper_out(request, found, site.accounts.counts([found.id]).get(found.id, 0))
+
+
+@router.post("/submit", response_model=SubmitOut, status_code=201, summary="Add a paper by arXiv id or URL")
+def submit(request: Request, site: SiteDep, body: SubmitIn) -> SubmitOut:
+    user = _mutating_user(request, site)
+    result = submit_arxiv(site.store, site.settings, body.id)
+    if result.added:
+        site.accounts.record_submission(user.id, result.paper.id)
+        site.sync_index()
+    return SubmitOut(added=result.added, paper=paper_out(request, result.paper, 0))
+
+
+def _me(request: Request, user: User | None) -> MeOut:
+    return MeOut(
+        username=user.username if user else None,
+        is_admin=bool(user and user.is_admin),
+        csrf_token=auth.csrf_token(request),
+    )
+
+
+@router.get("/me", response_model=MeOut, summary="Who is signed in, and the CSRF token for writes")
+def me(request: Request, site: SiteDep) -> MeOut:
+    return _me(request, auth.current_user(request, site))
+
+
+@router.post("/auth/signup", response_model=MeOut, status_code=201, summary="Create an account and sign in")
+def signup(request: Request, site: SiteDep, body: Credentials) -> MeOut:
+    return _me(request, auth.sign_up(request, site, body.username, body.password))
+
+
+@router.post("/auth/login", response_model=MeOut, summary="Sign in (sets the session cookie)")
+def login(request: Request, site: SiteDep, body: Credentials) -> MeOut:
+    return _me(request, auth.sign_in(request, site, body.username, body.password))
+
+
+@router.post("/auth/logout", status_code=204, summary="Sign out")
+def logout(request: Request, site: SiteDep) -> None:
+    auth.check_csrf(request, None)
+    auth.sign_out(request)

@@ -1,0 +1,94 @@
+// papersift: keyboard navigation, upvotes without a reload, BibTeX copy. Everything works without it.
+(function () {
+  "use strict";
+  const meta = (name) => (document.querySelector(`meta[name="${name}"]`) || {}).content || "";
+  const cards = () => Array.from(document.querySelectorAll(".card"));
+  let current = -1;
+
+  function toast(text) {
+    const el = document.createElement("div");
+    el.className = "toast";
+    el.textContent = text;
+    document.body.appendChild(el);
+    setTimeout(() => el.remove(), 1600);
+  }
+
+  function select(i) {
+    const all = cards();
+    if (!all.length) return;
+    current = Math.max(0, Math.min(i, all.length - 1));
+    all.forEach((c, n) => c.classList.toggle("sel", n === current));
+    all[current].scrollIntoView({ block: "nearest" });
+  }
+
+  async function vote(form) {
+    const id = form.dataset.id;
+    const button = form.querySelector(".vote-btn");
+    const on = button.classList.contains("on");
+    const url = `${meta("root-path")}/api/papers/${encodeURI(id)}/upvote`;
+    const res = await fetch(url, {
+      method: on ? "DELETE" : "POST",
+      headers: { "X-CSRF-Token": meta("csrf-token"), Accept: "application/json" },
+      credentials: "same-origin",
+    });
+    if (res.status === 401) {
+      location.href = `${meta("root-path")}/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+      return;
+    }
+    if (!res.ok) {
+      toast("Could not record the vote; reload and try again");
+      return;
+    }
+    const body = await res.json();
+    document.querySelectorAll(`form.vote[data-id="${CSS.escape(id)}"]`).forEach((f) => {
+      const b = f.querySelector(".vote-btn");
+      b.classList.toggle("on", body.voted);
+      b.setAttribute("aria-pressed", String(body.voted));
+      b.querySelector(".count").textContent = body.votes;
+      f.querySelector('input[name="action"]').value = body.voted ? "down" : "up";
+    });
+  }
+
+  document.addEventListener("submit", (ev) => {
+    const form = ev.target;
+    if (form.classList && form.classList.contains("vote")) {
+      ev.preventDefault();
+      vote(form);
+    }
+  });
+
+  document.addEventListener("click", (ev) => {
+    const btn = ev.target.closest("[data-copy]");
+    if (!btn) return;
+    const text = document.getElementById(btn.dataset.copy).textContent;
+    navigator.clipboard.writeText(text).then(() => toast("BibTeX copied"), () => toast("Copy failed; select the text below"));
+  });
+
+  document.addEventListener("keydown", (ev) => {
+    const t = ev.target;
+    if (ev.metaKey || ev.ctrlKey || ev.altKey) return;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) {
+      if (ev.key === "Escape") t.blur();
+      return;
+    }
+    const all = cards();
+    const card = all[current];
+    const go = (sel) => { const a = document.querySelector(sel); if (a) location.href = a.href; };
+    switch (ev.key) {
+      case "j": select(current + 1); break;
+      case "k": select(current - 1); break;
+      case "o": case "Enter": if (card) location.href = card.dataset.href; else return; break;
+      case "a": if (card) { const d = card.querySelector("details"); if (d) d.open = !d.open; } break;
+      case "u": {
+        const form = card ? card.querySelector("form.vote") : document.querySelector(".paperhead form.vote");
+        if (form) vote(form);
+        break;
+      }
+      case "/": { const q = document.getElementById("q"); if (q) { q.focus(); q.select(); } break; }
+      case "[": go('a[rel="prev"]'); break;
+      case "]": go('a[rel="next"]'); break;
+      default: return;
+    }
+    ev.preventDefault();
+  });
+})();
