@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,7 @@ from click.testing import CliRunner
 
 from papersift.cli import main
 
-from .conftest import SAMPLE
+from .conftest import FIXTURES, SAMPLE
 
 
 def run(home: Path, *args: str) -> tuple[int, str, str]:
@@ -116,3 +119,42 @@ def test_ingest_reports_rejections_and_damage(tmp_path: Path) -> None:
     assert code == 1 and "error:" in err and "Traceback" not in err
     code, _, err = run(tmp_path / "h", "ingest", str(bad), "--map", "nonsense")
     assert code == 2 and "FIELD=KEY" in err
+
+
+@pytest.fixture
+def oai_server() -> Iterator[tuple[str, list[str]]]:
+    """A loopback OAI-PMH endpoint answering every ListRecords with a recorded arXivRaw page."""
+    body = (FIXTURES / "arxiv" / "oai_arxivraw.xml").read_bytes()
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/oai", seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_harvest_resumes_after_the_last_update(tmp_path: Path, oai_server: tuple[str, list[str]]) -> None:
+    endpoint, seen = oai_server
+    home = tmp_path / "h"
+    code, _, err = run(home, "harvest", "--endpoint", endpoint)
+    assert code == 2 and "first harvest needs --from" in err
+    code, out, err = run(home, "harvest", "--endpoint", endpoint, "--from", "2020-01-01", "--set", "cs")
+    assert code == 0, err
+    assert "set=cs" in seen[-1] and "from=2020-01-01" in seen[-1] and "metadataPrefix=arXivRaw" in seen[-1]
+    assert json.loads(run(home, "show", "2005.14165", "--json")[1])["version"] == 4
+    code, out, _ = run(home, "harvest", "--endpoint", endpoint)  # resumes from the newest update stored
+    assert code == 3 and "nothing changed" in out
+    assert "from=2020-07-22" in seen[-1]

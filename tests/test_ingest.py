@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
+import http.server
 import json
+import threading
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -205,3 +209,28 @@ def test_real_conference_papers(sqlite_store: Store) -> None:
     assert not again.changed
     stats = sqlite_store.stats()
     assert stats["papers"] == report.added
+
+
+@pytest.fixture
+def file_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A real HTTP server on loopback serving a temp directory."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
+
+
+def test_ingest_a_file_url(store: Store, file_server: tuple[str, Path]) -> None:
+    base, root = file_server
+    write_jsonl(root / "listing.jsonl.gz", [listing(f"2507.{i:05d}") for i in range(20)], gz=True)
+    report = ingest(store, f"{base}/listing.jsonl.gz", options={"retries": "1"})
+    assert report.added == 20
+    assert store.get("2507.00003").announced == date(2025, 6, 2)
+    assert not ingest(store, f"{base}/listing.jsonl.gz").changed
+    with pytest.raises(SourceError, match="HTTP 404"):
+        ingest(store, f"{base}/missing.jsonl", options={"retries": "1"})

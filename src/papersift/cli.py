@@ -24,6 +24,7 @@ from papersift.models import IngestReport, Paper
 from papersift.search import MAX_LIMIT, Filters, SearchEngine, Sort
 from papersift.settings import Settings
 from papersift.sources import is_url, source_names
+from papersift.sources.arxiv_oai import HARVEST_BASE, ArxivOAISource, harvest_url
 from papersift.store import Store
 
 EXIT_UNCHANGED = 3
@@ -175,6 +176,50 @@ def _expand(targets: tuple[str, ...]) -> list[str]:
         else:
             out.append(target)
     return out
+
+
+@main.command()
+@click.option("--set", "set_", default="cs", show_default=True, help="OAI-PMH set, e.g. cs, math, physics:hep-th.")
+@click.option(
+    "--from", "date_from", help="Records added or changed since this day; default: resume after the last harvest."
+)
+@click.option("--until", "date_until", help="Records up to this day.")
+@click.option(
+    "--format",
+    "metadata_prefix",
+    type=click.Choice(["arXiv", "arXivRaw"]),
+    default="arXivRaw",
+    show_default=True,
+    help="arXivRaw carries version numbers and dates.",
+)
+@click.option("--endpoint", default=HARVEST_BASE, show_default=True, help="OAI-PMH base URL.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def harvest(
+    ctx: click.Context,
+    set_: str,
+    date_from: str | None,
+    date_until: str | None,
+    metadata_prefix: str,
+    endpoint: str,
+    as_json: bool,
+) -> None:
+    """Incremental arXiv OAI-PMH harvest: fetch what changed since the last run (for cron)."""
+    obj: Context = ctx.obj
+    start = _parse_day(date_from, "--from")
+    if start is None:
+        with _errors():
+            start = obj.store.latest_update(ArxivOAISource.name)
+        if start is None:
+            raise click.UsageError("the first harvest needs --from DAY (a whole set is millions of records)")
+    url = harvest_url(
+        endpoint, metadata_prefix=metadata_prefix, set_=set_, from_=start, until=_parse_day(date_until, "--until")
+    )
+    if not as_json:
+        click.echo(f"harvesting {url}", err=True)
+    ctx.invoke(
+        ingest, targets=(url,), source=None, mapping=(), strict=False, no_index=False, as_json=as_json, quiet=as_json
+    )
 
 
 @main.command()

@@ -7,6 +7,7 @@ with `strict=True` the whole run is one transaction and the first bad record abo
 from __future__ import annotations
 
 import copy
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
@@ -16,7 +17,7 @@ from typing import Any
 from papersift import sources
 from papersift.errors import RecordError, SourceError
 from papersift.models import CONTENT_FIELDS, IngestReport, Paper, Rejected
-from papersift.sources import ParsedRecord
+from papersift.sources import ParsedRecord, http
 from papersift.store import Store, Writer
 
 MAX_KEPT_REJECTIONS = 1000
@@ -184,15 +185,34 @@ def ingest(
     opts = {k: str(v) for k, v in (options or {}).items()}
     report = IngestReport()
     if sources.is_url(target):
-        src = sources.source_for_url(target, source, opts)
-        return ingest_records(
-            store, src.fetch(target), strict=strict, batch_size=batch_size, progress=progress, report=report
-        )
-    path = Path(target)
+        endpoint = sources.endpoint_source(target, opts)
+        if endpoint is not None and (source is None or source == endpoint.name):
+            return ingest_records(
+                store, endpoint.fetch(target), strict=strict, batch_size=batch_size, progress=progress, report=report
+            )
+        # any other URL is a file on a web server: download it whole, then read it like a local file
+        with tempfile.NamedTemporaryFile(prefix="papersift-", suffix=".download") as tmp:
+            http.download(target, tmp, retry=http.RetryPolicy.from_options(opts))
+            return _ingest_file(store, Path(tmp.name), target, source, opts, strict, batch_size, progress, report)
+    return _ingest_file(store, Path(target), target, source, opts, strict, batch_size, progress, report)
+
+
+def _ingest_file(
+    store: Store,
+    path: Path,
+    origin: str,
+    source: str | None,
+    opts: dict[str, str],
+    strict: bool,
+    batch_size: int,
+    progress: Progress | None,
+    report: IngestReport,
+) -> IngestReport:
     with sources.open_input(path) as stream:
         if source:
             src = sources.make_source(source, opts)
         else:
-            src = sources.detect(sources.head_of(stream, target), path.name)(opts)
-        records = _guarded(src.parse(stream, target), target, report)
+            name = origin.rsplit("/", 1)[-1].split("?", 1)[0]
+            src = sources.detect(sources.head_of(stream, origin), name)(opts)
+        records = _guarded(src.parse(stream, origin), origin, report)
         return ingest_records(store, records, strict=strict, batch_size=batch_size, progress=progress, report=report)

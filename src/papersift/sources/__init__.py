@@ -100,13 +100,12 @@ def detect(head: bytes, filename: str) -> type[Source]:
     )
 
 
-def source_for_url(url: str, name: str | None, options: Mapping[str, str] | None) -> Source:
-    if name:
-        return make_source(name, options)
+def endpoint_source(url: str, options: Mapping[str, str] | None) -> Source | None:
+    """The source that speaks this endpoint's protocol (paging, tokens), or None for a plain file URL."""
     for cls in SOURCES.values():
         if cls.handles_url(url):
             return cls(options)
-    raise SourceError(f"{url}: no source knows this endpoint; name one with --source ({', '.join(SOURCES)})")
+    return None
 
 
 __all__ = [
@@ -115,10 +114,10 @@ __all__ = [
     "ParsedRecord",
     "Source",
     "detect",
+    "endpoint_source",
     "head_of",
     "is_url",
     "make_source",
     "open_input",
-    "source_for_url",
     "source_names",
 ]

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import IO, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,8 +31,10 @@ RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
     httpx.ProxyError,
 )
 DEFAULT_MAX_BYTES = 200 << 20
+DEFAULT_DOWNLOAD_MAX_BYTES = 16 << 30  # the full arXiv snapshot is ~4.5 GB
 DEFAULT_TIMEOUT = 60.0
 HINT = "check the network or ingest a downloaded file"
+T = TypeVar("T")
 
 
 class Politeness:
@@ -166,6 +169,55 @@ def get(
 
     `allow_statuses` lists non-2xx statuses whose body the caller wants anyway (e.g. an API's error document).
     """
+    return _request(
+        url,
+        params,
+        lambda response, full_url: _read_capped(response, full_url, max_bytes),
+        politeness=politeness,
+        retry=retry,
+        timeout=timeout,
+        allow_statuses=allow_statuses,
+        sleep=sleep,
+    )
+
+
+def download(
+    url: str,
+    sink: IO[bytes],
+    *,
+    max_bytes: int = DEFAULT_DOWNLOAD_MAX_BYTES,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Stream `url` into `sink` (a seekable file) and return its size: for files too big to hold in memory,
+    such as a metadata snapshot. A retried attempt starts the file over."""
+
+    def consume(response: httpx.Response, full_url: str) -> int:
+        sink.seek(0)
+        sink.truncate()
+        size = 0
+        for chunk in response.iter_bytes(1 << 20):
+            size += len(chunk)
+            if size > max_bytes:
+                raise SourceError(f"{full_url}: download is over the {max_bytes / 1e9:g} GB limit")
+            sink.write(chunk)
+        sink.flush()
+        return size
+
+    return _request(url, None, consume, retry=retry, sleep=sleep)
+
+
+def _request(
+    url: str,
+    params: Mapping[str, str] | None,
+    consume: Callable[[httpx.Response, str], T],
+    *,
+    politeness: Politeness | None = None,
+    retry: RetryPolicy | None = None,
+    timeout: httpx.Timeout | float | None = None,
+    allow_statuses: Collection[int] = (),
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
     policy = retry or RetryPolicy()
     try:
         full_url = str(httpx.URL(url).copy_merge_params(dict(params))) if params else str(httpx.URL(url))
@@ -173,7 +225,7 @@ def get(
         raise SourceError(f"{url!r} is not a valid URL ({exc})") from None
     headers = {"User-Agent": USER_AGENT}
 
-    def attempt(client: httpx.Client) -> bytes:
+    def attempt(client: httpx.Client) -> T:
         if politeness is not None:
             politeness.wait(full_url)
         with client.stream("GET", full_url) as response:
@@ -184,7 +236,7 @@ def get(
             if status >= 400 and status not in allow_statuses:
                 snippet = " ".join(_head(response, 300).decode("utf-8", "replace").split())
                 raise SourceError(f"{full_url}: the server answered HTTP {status} {response.reason_phrase}: {snippet}")
-            return _read_capped(response, full_url, max_bytes)
+            return consume(response, full_url)
 
     retrying = Retrying(
         stop=stop_after_attempt(policy.attempts),

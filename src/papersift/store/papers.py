@@ -121,6 +121,15 @@ class Store:
             yield from rows
             last_rev, last_id = rows[-1].rev, rows[-1].id
 
+    def latest_update(self, source: str) -> date | None:
+        """The newest `updated` date among papers from `source`: where an incremental harvest resumes."""
+        p = self.papers
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.max(p.c.updated)).where(p.c.source == source)).scalar_one()
+        if isinstance(value, str):  # SQLite returns aggregates of DATE columns as text
+            return date.fromisoformat(value)
+        return value
+
     def stats(self) -> dict[str, Any]:
         p = self.papers
         with self.engine.connect() as conn:
