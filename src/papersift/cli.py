@@ -392,5 +392,29 @@ def serve(obj: Context, host: str | None, port: int | None, log_level: str) -> N
     )
 
 
+@main.group()
+def bench() -> None:
+    """Benchmarks that print figures (relevance, throughput)."""
+
+
+@bench.command("relevance")
+@click.option(
+    "--beir",
+    "folder",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A BEIR-format dataset folder, e.g. ../shared/data/scifact.",
+)
+@click.option(
+    "--embedder", default="minilm-onnx-int8", show_default=True, help="Embedder spec (see PAPERSIFT_EMBEDDER)."
+)
+def bench_relevance(folder: Path, embedder: str) -> None:
+    """nDCG@10, Recall@100, indexing docs/s and query latency; JSON summary on the last line."""
+    from papersift.bench import relevance
+
+    with _errors():
+        relevance.main(folder, embedder)
+
+
 if __name__ == "__main__":
     main()

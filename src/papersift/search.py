@@ -1,7 +1,7 @@
 """Search service: queries in, ranked papers out. The CLI and the web call this, never an index.
 
-`SearchEngine` is the stable face of retrieval; which indexes stand behind it (BM25 today, hybrid
-BM25 + dense vectors next) is its own business.
+Relevance ranking is hybrid when an embedder is configured: BM25 (tantivy) and dense (usearch)
+candidates are fused (see `index/fusion.py`); sorting by date and metadata filters stay exact.
 """
 
 from __future__ import annotations
@@ -11,12 +11,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 from papersift.errors import QueryError
-from papersift.index.keyword import Filters, KeywordIndex
+from papersift.index.fusion import convex, rrf
+from papersift.index.keyword import MAX_QUERY_CHARS, Filters, KeywordIndex
+from papersift.index.vectors import VectorIndex
 from papersift.models import Paper
 from papersift.settings import Settings
 from papersift.store import Store
 
 MAX_LIMIT = 1000
+MAX_DEPTH = 10 * MAX_LIMIT
+CANDIDATES = 100  # per retriever, before fusion
 Sort = Literal["relevance", "date"]
 
 __all__ = ["MAX_LIMIT", "Filters", "SearchEngine", "SearchHit", "Sort"]
@@ -29,24 +33,62 @@ class SearchHit:
     rank: int
 
 
+def matches(paper: Paper, filters: Filters) -> bool:
+    """The filter semantics of the keyword index, applied to a dense candidate."""
+    day = paper.date
+    if filters.date_from and (day is None or day < filters.date_from):
+        return False
+    if filters.date_to and (day is None or day > filters.date_to):
+        return False
+    if filters.categories and not set(filters.categories) & set(paper.categories):
+        return False
+    if filters.venue and filters.venue.lower() not in paper.venue.lower():
+        return False
+    return not (filters.author and not any(filters.author.lower() in a.lower() for a in paper.authors))
+
+
 class SearchEngine:
     """Open with `SearchEngine.open(store, settings)`; indexes are synced with the store on open."""
 
-    def __init__(self, store: Store, keyword: KeywordIndex) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keyword: KeywordIndex,
+        dense: VectorIndex | None = None,
+        fusion: str = "rrf",
+        dense_weight: float = 0.5,
+        rrf_k: float = 60.0,
+    ) -> None:
         self.store = store
         self.keyword = keyword
+        self.dense = dense
+        self.fusion = fusion
+        self.dense_weight = dense_weight
+        self.rrf_k = rrf_k
 
     @classmethod
     def open(cls, store: Store, settings: Settings) -> SearchEngine:
-        return cls(store, KeywordIndex.open(settings.index_dir / "keyword", store))
+        keyword = KeywordIndex.open(settings.index_dir / "keyword", store)
+        dense = None
+        if settings.embedder != "none":
+            from papersift.index.embed import make_embedder
+
+            embedder = make_embedder(settings.embedder)
+            dense = VectorIndex.open(settings.index_dir / "dense", store, embedder, dtype=settings.vector_dtype)
+        return cls(store, keyword, dense, settings.fusion, settings.dense_weight, settings.rrf_k)
 
     def sync(self) -> int:
         """Apply store changes made since the indexes were opened; returns documents changed."""
-        return self.keyword.sync(self.store)
+        changed = self.keyword.sync(self.store)
+        if self.dense is not None:
+            changed = max(changed, self.dense.sync(self.store))
+        return changed
 
     @property
     def num_docs(self) -> int:
         return self.keyword.num_docs
+
+    # -- queries -----------------------------------------------------------------------------------
 
     def batch_search(
         self,
@@ -58,28 +100,60 @@ class SearchEngine:
     ) -> list[list[SearchHit]]:
         if not 1 <= limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
-        if offset < 0 or offset + limit > 10 * MAX_LIMIT:
-            raise QueryError(f"offset must be between 0 and {10 * MAX_LIMIT - limit}")
-        ranked = self.keyword.batch_search(queries, limit, filters, sort=sort, offset=offset)
-        return [self._hits(hits, offset) for hits in ranked]
+        if offset < 0 or offset + limit > MAX_DEPTH:
+            raise QueryError(f"offset must be between 0 and {MAX_DEPTH - limit}")
+        if sort == "date" or self.dense is None:
+            ranked = self.keyword.batch_search(queries, limit, filters, sort=sort, offset=offset)
+            return [self._hits(hits, offset) for hits in ranked]
+        depth = max(CANDIDATES, offset + limit)
+        lexical = self.keyword.batch_search(queries, depth, filters)
+        return [
+            self._hits(self._fuse(query, bm25, depth, filters)[offset : offset + limit], offset)
+            for query, bm25 in zip(queries, lexical, strict=True)
+        ]
 
     def search(
         self, query: str, limit: int = 10, filters: Filters | None = None, sort: Sort = "relevance", offset: int = 0
     ) -> list[SearchHit]:
         return self.batch_search([query], limit, filters, sort, offset)[0]
 
+    def _fuse(
+        self, query: str, bm25: list[tuple[str, float]], depth: int, filters: Filters | None
+    ) -> list[tuple[str, float]]:
+        assert self.dense is not None
+        text = " ".join(query.split())[:MAX_QUERY_CHARS]
+        dense = self.dense.search(text, depth * (3 if filters else 1))
+        if filters:
+            found = self.store.get_many([pid for pid, _ in dense])
+            dense = [(pid, s) for pid, s in dense if pid in found and matches(found[pid], filters)][:depth]
+        return self._combine(bm25, dense)
+
+    def _combine(self, bm25: list[tuple[str, float]], dense: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        weights = [1.0 - self.dense_weight, self.dense_weight]
+        if self.fusion == "convex":
+            return convex([bm25, dense], weights)
+        return rrf([bm25, dense], k=self.rrf_k, weights=[2 * w for w in weights])
+
     def related(self, paper_id: str, limit: int = 10) -> list[SearchHit]:
         """Papers most like a stored one (raises PaperNotFound for an unknown id)."""
         paper = self.store.get(paper_id)
-        return [h for h in self.like_text(f"{paper.title}\n{paper.abstract}", limit + 1) if h.paper.id != paper_id][
-            :limit
-        ]
+        text = f"{paper.title}\n{paper.abstract}"
+        vector = self.dense.vector_of(paper_id) if self.dense is not None else None
+        if vector is None:
+            hits = self.like_text(text, limit + 1)
+        else:
+            assert self.dense is not None
+            depth = max(CANDIDATES, limit + 1)
+            bm25 = self.keyword.search(text, depth)
+            fused = self._combine(bm25, self.dense.search_vector(vector, depth))
+            hits = self._hits(fused[: limit + 1], 0)
+        return [h for h in hits if h.paper.id != paper_id][:limit]
 
     def like_text(self, text: str, limit: int = 10) -> list[SearchHit]:
-        """ "More like this" for a pasted abstract."""
+        """ "More like this" for a pasted abstract: the same hybrid ranking as a query."""
         return self.search(text, limit)
 
-    def _hits(self, ranked: list[tuple[str, float]], offset: int) -> list[SearchHit]:
+    def _hits(self, ranked: Sequence[tuple[str, float]], offset: int) -> list[SearchHit]:
         papers = self.store.get_many([pid for pid, _ in ranked])
         return [
             SearchHit(papers[pid], score, offset + rank)

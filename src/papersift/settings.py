@@ -32,6 +32,21 @@ class Settings(BaseSettings):
     arxiv_api_delay: float = Field(
         default=3.0, ge=0, description="Seconds between arXiv API requests (arXiv asks for 3)."
     )
+    embedder: str = Field(
+        default="none",
+        description="Dense embedding model for hybrid search: minilm-onnx-int8 (packaged, offline), minilm-onnx, "
+        "st:<sentence-transformers model name> (needs a network once), static:<path>, hash, or none for BM25 only.",
+    )
+    vector_dtype: str = Field(
+        default="f16", pattern="^(f32|f16|i8)$", description="Storage type of vectors in the dense index."
+    )
+    fusion: str = Field(
+        default="rrf", pattern="^(rrf|convex)$", description="How keyword and dense rankings are combined."
+    )
+    dense_weight: float = Field(
+        default=0.5, ge=0, le=1, description="Weight of the dense ranking in fusion (keyword gets the rest)."
+    )
+    rrf_k: float = Field(default=60.0, gt=0, description="The k of reciprocal-rank fusion.")
     host: str = Field(default="127.0.0.1", description="Interface `papersift serve` listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port `papersift serve` listens on.")
     base_url: str = Field(

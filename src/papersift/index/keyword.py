@@ -21,10 +21,14 @@ from papersift.errors import QueryError
 from papersift.models import Paper
 from papersift.store import Store
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ANALYZER = "en_sift"
 NAME_ANALYZER = "name_sift"
-FIELD_BOOSTS = {"title": 2.0, "abstract": 1.0, "authors": 1.5}
+# BM25 runs over title + abstract as one field ("body", as in BEIR's BM25 baselines) with the title
+# again at a small boost; tuned on SciFact train queries: body alone 0.679 nDCG@10, + title x0.25 0.687,
+# separate title/abstract fields (title x2) 0.611.
+SEARCH_FIELDS = ["body", "title", "authors"]
+FIELD_BOOSTS = {"body": 1.0, "title": 0.25, "authors": 1.0}
 MAX_QUERY_CHARS = 2000  # longer text is truncated: BM25 on a whole essay is noise and slow
 
 
@@ -46,7 +50,7 @@ def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("id", stored=True, tokenizer_name="raw")
     builder.add_text_field("title", stored=False, tokenizer_name=ANALYZER)
-    builder.add_text_field("abstract", stored=False, tokenizer_name=ANALYZER)
+    builder.add_text_field("body", stored=False, tokenizer_name=ANALYZER)
     builder.add_text_field("authors", stored=False, tokenizer_name=NAME_ANALYZER)
     builder.add_text_field("categories", stored=False, tokenizer_name="raw")
     builder.add_text_field("venue", stored=False, tokenizer_name=NAME_ANALYZER)
@@ -155,7 +159,7 @@ class KeywordIndex:
         doc = tantivy.Document()
         doc.add_text("id", paper.id)
         doc.add_text("title", paper.title)
-        doc.add_text("abstract", paper.abstract)
+        doc.add_text("body", f"{paper.title} {paper.abstract}")
         for author in paper.authors:
             doc.add_text("authors", author)
         for category in paper.categories:
@@ -206,9 +210,7 @@ class KeywordIndex:
         cleaned = " ".join(text.split())[:MAX_QUERY_CHARS]
         if not cleaned:
             raise QueryError("empty query: type some words to search for")
-        query, _errors = self.index.parse_query_lenient(
-            cleaned, ["title", "abstract", "authors"], field_boosts=FIELD_BOOSTS
-        )
+        query, _errors = self.index.parse_query_lenient(cleaned, SEARCH_FIELDS, field_boosts=FIELD_BOOSTS)
         return query
 
     def _filter_query(self, filters: Filters) -> tantivy.Query:

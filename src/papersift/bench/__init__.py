@@ -1,0 +1,1 @@
+"""Benchmarks that print figures: relevance on BEIR-format data, latency and memory at scale."""

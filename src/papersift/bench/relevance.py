@@ -1,0 +1,132 @@
+"""Relevance on a BEIR-format dataset (e.g. SciFact): index the corpus in a temp home through the
+real store and indexes, run the test queries, and compare BM25, dense, and fused rankings side by
+side in one run. Fusion parameters are tuned on the *train* queries only, then applied to test."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from papersift.bench.metrics import ndcg_at, percentile, recall_at
+from papersift.index.fusion import convex, rrf
+from papersift.ingest import ingest_records
+from papersift.models import Paper
+from papersift.search import SearchEngine
+from papersift.settings import Settings
+from papersift.store import Store
+
+DEPTH = 100
+Ranking = list[tuple[str, float]]
+
+
+def load_beir(folder: Path, split: str) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, dict[str, int]]]:
+    corpus_file = next(p for p in (folder / "beir_format/corpus.jsonl", folder / "corpus.jsonl") if p.exists())
+    corpus = [orjson.loads(line) for line in corpus_file.read_bytes().splitlines() if line.strip()]
+    queries_file = corpus_file.with_name("queries.jsonl")
+    queries = {str(q["_id"]): q["text"] for q in map(orjson.loads, queries_file.read_bytes().splitlines()) if q}
+    qrels_file = next(p for p in (folder / f"beir_qrels/{split}.tsv", folder / f"qrels/{split}.tsv") if p.exists())
+    qrels: dict[str, dict[str, int]] = {}
+    for line in qrels_file.read_text().splitlines()[1:]:
+        qid, doc, score = line.split("\t")
+        qrels.setdefault(qid, {})[f"beir:{doc}"] = int(score)
+    return corpus, {qid: queries[qid] for qid in qrels}, qrels
+
+
+def evaluate(runs: dict[str, Ranking], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+    ndcg = [ndcg_at([d for d, _ in runs[q]], qrels[q], 10) for q in qrels]
+    recall = [recall_at([d for d, _ in runs[q]], qrels[q], 100) for q in qrels]
+    return {"ndcg@10": round(sum(ndcg) / len(ndcg), 4), "recall@100": round(sum(recall) / len(recall), 4)}
+
+
+Fuse = Callable[[Ranking, Ranking], Ranking]
+
+
+def _rrf(k: float, w: float) -> Fuse:
+    return lambda a, b: rrf([a, b], k=k, weights=[2 * (1 - w), 2 * w])
+
+
+def _convex(w: float) -> Fuse:
+    return lambda a, b: convex([a, b], [1 - w, w])
+
+
+def _fusions() -> list[tuple[str, Fuse]]:
+    """The grid tuned on train queries: RRF's k and dense weight, and the convex weight."""
+    grid = [(f"rrf k={k} w={w}", _rrf(k, w)) for k, w in itertools.product((5, 10, 20, 40, 60, 100), (0.3, 0.5, 0.7))]
+    return grid + [(f"convex w={w}", _convex(w)) for w in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)]
+
+
+def run(folder: Path, embedder: str, out: Callable[[str], None] = print) -> dict[str, Any]:
+    corpus, test_q, test_rels = load_beir(folder, "test")
+    _, train_q, train_rels = load_beir(folder, "train")
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(home=Path(tmp), embedder=embedder)
+        store = Store.open(settings.store_url)
+        papers = (
+            Paper(id=f"beir:{d['_id']}", title=d.get("title") or "", abstract=d["text"], source="jsonl") for d in corpus
+        )
+        started = time.perf_counter()
+        ingest_records(store, papers)
+        engine = SearchEngine.open(store, settings)
+        index_s = time.perf_counter() - started
+        out(f"indexed {engine.num_docs} docs with {embedder} in {index_s:.1f}s ({len(corpus) / index_s:.0f} docs/s)")
+        assert engine.dense is not None, "relevance bench needs an embedder"
+
+        def lists(queries: dict[str, str]) -> tuple[dict[str, Ranking], dict[str, Ranking]]:
+            bm25 = dict(zip(queries, engine.keyword.batch_search(list(queries.values()), DEPTH), strict=True))
+            dense = {q: engine.dense.search(text, DEPTH) for q, text in queries.items()}  # type: ignore[union-attr]
+            return bm25, dense
+
+        train_bm25, train_dense = lists(train_q)
+        scored = []
+        for name, fuse in _fusions():
+            runs = {q: fuse(train_bm25[q], train_dense[q]) for q in train_q}
+            scored.append((evaluate(runs, train_rels)["ndcg@10"], name, fuse))
+        best_train, best_name, best = max(scored, key=lambda s: s[0])
+        out(f"tuned on {len(train_q)} train queries: {best_name} (train nDCG@10 {best_train:.4f})")
+
+        bm25, dense = lists(test_q)
+        table = {
+            "bm25": evaluate(bm25, test_rels),
+            "dense": evaluate(dense, test_rels),
+            "rrf k=60": evaluate({q: rrf([bm25[q], dense[q]]) for q in test_q}, test_rels),
+            f"tuned {best_name}": evaluate({q: best(bm25[q], dense[q]) for q in test_q}, test_rels),
+        }
+        for name, figures in table.items():
+            out(f"{name:28s} nDCG@10 {figures['ndcg@10']:.4f}  Recall@100 {figures['recall@100']:.4f}")
+        latencies = _latencies(engine, list(test_q.values()))
+        store.close()
+    tuned = table[f"tuned {best_name}"]
+    return {
+        "embedder": embedder,
+        "fusion": best_name,
+        **tuned,
+        "bm25_ndcg@10": table["bm25"]["ndcg@10"],
+        "dense_ndcg@10": table["dense"]["ndcg@10"],
+        "rrf60_ndcg@10": table["rrf k=60"]["ndcg@10"],
+        "docs_per_s": round(len(corpus) / index_s, 1),
+        "query_ms_p50": round(percentile(latencies, 50), 2),
+        "query_ms_p99": round(percentile(latencies, 99), 2),
+    }
+
+
+def _latencies(engine: SearchEngine, queries: Sequence[str]) -> list[float]:
+    """End-to-end engine.search latency (query embedding, both retrievers, fusion, store fetch)."""
+    engine.search(queries[0], 10)  # warm caches and lazy initialisation
+    times = []
+    for query in queries:
+        started = time.perf_counter()
+        engine.search(query, 10)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def main(folder: Path, embedder: str) -> None:
+    summary = run(folder, embedder)
+    print(json.dumps(summary))

@@ -1,0 +1,88 @@
+"""Dense index and hybrid engine: incremental sync keyed on text hashes, recovery, fused ranking."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from papersift.index.embed import HashEmbedder
+from papersift.index.keyword import Filters, KeywordIndex
+from papersift.index.vectors import VectorIndex
+from papersift.models import Paper
+from papersift.search import SearchEngine
+from papersift.store import Store
+
+
+class CountingEmbedder(HashEmbedder):
+    """The lexical test embedder, counting how many texts it was asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__(128)
+        self.calls = 0
+
+    def embed_documents(self, texts):  # type: ignore[no-untyped-def]
+        self.calls += len(texts)
+        return super().embed_documents(texts)
+
+    def embed_query(self, text):  # type: ignore[no-untyped-def]
+        return HashEmbedder.embed_documents(self, [text])[0]
+
+
+def paper(pid: str, title: str, abstract: str, **kw: object) -> Paper:
+    return Paper(id=pid, title=title, abstract=abstract, source="jsonl", announced=date(2025, 6, 2), **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def filled(sqlite_store: Store) -> Store:
+    with sqlite_store.write() as w:
+        w.insert(
+            [
+                paper("a", "Protein structure prediction", "Folding proteins with attention networks."),
+                paper("b", "Galaxy cluster lensing", "Weak lensing maps of galaxy clusters.", categories=["astro-ph"]),
+                paper("c", "Speech recognition at scale", "Transcribing speech with large models."),
+            ]
+        )
+    return sqlite_store
+
+
+def test_sync_embeds_each_text_once(filled: Store, tmp_path: Path) -> None:
+    embedder = CountingEmbedder()
+    index = VectorIndex.open(tmp_path / "dense", filled, embedder)
+    assert len(index) == 3 and embedder.calls == 3
+    assert index.search("protein folding", 1)[0][0] == "a"
+    with filled.write() as w:
+        w.update([paper("a", "Protein structure prediction", "Folding proteins with attention networks.", upvotes=5)])
+        w.update([paper("c", "Speech synthesis", "Generating speech.")])
+        w.set_hidden("b", True)
+    assert index.sync(filled) == 2  # c re-embedded, b dropped; a's text did not change
+    assert embedder.calls == 4
+    assert "b" not in [pid for pid, _ in index.search("galaxy lensing", 3)]
+    reopened = VectorIndex.open(tmp_path / "dense", filled, embedder)  # memory-mapped, nothing to do
+    assert embedder.calls == 4 and len(reopened) == 2
+    assert reopened.search("speech synthesis", 1)[0][0] == "c"
+
+
+def test_damaged_or_foreign_index_is_rebuilt(filled: Store, tmp_path: Path) -> None:
+    VectorIndex.open(tmp_path / "dense", filled, HashEmbedder(128))
+    (tmp_path / "dense" / "hnsw.usearch").write_bytes(b"garbage")
+    assert len(VectorIndex.open(tmp_path / "dense", filled, HashEmbedder(128))) == 3
+    assert len(VectorIndex.open(tmp_path / "dense", filled, HashEmbedder(64))) == 3  # another model: rebuilt
+    (tmp_path / "dense" / "slots.tsv").write_text("nonsense")
+    assert len(VectorIndex.open(tmp_path / "dense", filled, HashEmbedder(64))) == 3
+
+
+def test_hybrid_engine_fuses_and_filters(filled: Store, tmp_path: Path) -> None:
+    engine = SearchEngine(
+        filled,
+        KeywordIndex.open(tmp_path / "kw", filled),
+        VectorIndex.open(tmp_path / "dense", filled, HashEmbedder(128)),
+    )
+    hits = engine.search("galaxy clusters", 3)
+    assert hits[0].paper.id == "b"
+    only_astro = engine.search("proteins and galaxies", 3, Filters(categories=("astro-ph",)))
+    assert [h.paper.id for h in only_astro] == ["b"]
+    assert [h.paper.id for h in engine.related("a", 2)] and all(h.paper.id != "a" for h in engine.related("a", 2))
+    page2 = engine.search("speech proteins galaxy", 1, offset=1)
+    assert page2[0].rank == 2
