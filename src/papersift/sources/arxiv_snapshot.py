@@ -8,11 +8,9 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any, BinaryIO
 
-import orjson
-
 from papersift.ids import parse_arxiv_id
 from papersift.models import Paper, Rejected
-from papersift.sources.base import MAX_RECORD_BYTES, ParsedRecord, Source, iter_lines
+from papersift.sources.base import MAX_RECORD_BYTES, ParsedRecord, Source, iter_json_lines
 
 
 def _rfc2822_date(value: str) -> date | None:
@@ -56,20 +54,8 @@ class ArxivSnapshotSource(Source):
 
     def parse(self, stream: BinaryIO, origin: str) -> Iterator[ParsedRecord]:
         limit = int(self.options.get("max_record_bytes", MAX_RECORD_BYTES))
-        for lineno, line in iter_lines(stream, origin, limit):
-            if isinstance(line, Rejected):
-                yield line
-                continue
-            where = f"{origin}:{lineno}"
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield Rejected(where, f"invalid JSON: {exc}")
-                continue
-            if not isinstance(record, dict):
-                yield Rejected(where, "expected a JSON object")
-                continue
-            yield self.to_paper(record, where)
+        for item in iter_json_lines(stream, origin, limit):
+            yield item if isinstance(item, Rejected) else self.to_paper(item[1], item[0])
 
     def to_paper(self, record: dict[str, Any], where: str) -> ParsedRecord:
         parsed = parse_arxiv_id(str(record.get("id") or ""))

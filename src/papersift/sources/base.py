@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from typing import BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar
+
+import orjson
 
 from papersift.errors import SourceError
 from papersift.models import Paper, Rejected
 
 ParsedRecord = Paper | Rejected
 
+# a whole-array JSON file is parsed in memory; past this, ask for JSON lines
+MAX_ARRAY_BYTES = 512 << 20
 # A single record above this size is rejected without being held in memory; real paper metadata
 # records are a few KB, the largest arXiv abstracts ~3 KB.
 MAX_RECORD_BYTES = 1 << 20
@@ -80,3 +84,31 @@ def iter_lines(stream: BinaryIO, origin: str, limit: int = MAX_RECORD_BYTES) -> 
             continue
         if line.strip():
             yield lineno, line
+
+
+def iter_json_lines(
+    stream: BinaryIO, origin: str, limit: int = MAX_RECORD_BYTES
+) -> Iterator[tuple[str, dict[str, Any]] | Rejected]:
+    """(origin:line, object) for each JSON-lines record; invalid or non-object lines become Rejected."""
+    for lineno, line in iter_lines(stream, origin, limit):
+        if isinstance(line, Rejected):
+            yield line
+            continue
+        where = f"{origin}:{lineno}"
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield Rejected(where, f"invalid JSON: {exc}")
+            continue
+        if not isinstance(record, dict):
+            yield Rejected(where, f"expected a JSON object, got {type(record).__name__}")
+            continue
+        yield where, record
+
+
+def read_json_array_bytes(stream: BinaryIO, origin: str) -> bytes:
+    """The whole body of a JSON-array file, refused past MAX_ARRAY_BYTES rather than exhausting memory."""
+    data = stream.read(MAX_ARRAY_BYTES + 1)
+    if len(data) > MAX_ARRAY_BYTES:
+        raise SourceError(f"{origin}: JSON array over {MAX_ARRAY_BYTES >> 20} MB; convert it to JSON lines")
+    return data

@@ -18,12 +18,18 @@ import orjson
 from papersift.errors import SourceError
 from papersift.ids import parse_arxiv_id
 from papersift.models import Rejected
-from papersift.sources.base import MAX_RECORD_BYTES, ParsedRecord, Source, iter_lines
+from papersift.sources.base import (
+    MAX_RECORD_BYTES,
+    ParsedRecord,
+    Source,
+    iter_json_lines,
+    read_json_array_bytes,
+)
 from papersift.sources.mapping import paper_from_mapping
 
 API_URL = "https://huggingface.co/api/daily_papers"
 # a saved API response is parsed whole; real ones are well under 1 MB per day
-MAX_ARRAY_BYTES = 256 << 20
+
 PAGE_SIZE = 100  # the API's maximum `limit`
 MAX_PAGES = 200
 # filters that bound a query, so paging through it ends; the bare endpoint pages through all history
@@ -88,23 +94,11 @@ class HFDailySource(Source):
             stream = cast(BinaryIO, io.BufferedReader(cast(io.RawIOBase, stream)))
         head = stream.peek(1 << 12)  # type: ignore[attr-defined]
         if head.lstrip()[:1] == b"[":
-            data = stream.read(MAX_ARRAY_BYTES + 1)
-            if len(data) > MAX_ARRAY_BYTES:
-                raise SourceError(f"{origin}: JSON array over {MAX_ARRAY_BYTES >> 20} MB; convert it to JSON lines")
-            yield from self.parse_bytes(data, origin)
+            yield from self.parse_bytes(read_json_array_bytes(stream, origin), origin)
             return
         limit = int(self.options.get("max_record_bytes", MAX_RECORD_BYTES))
-        for lineno, line in iter_lines(stream, origin, limit):
-            if isinstance(line, Rejected):
-                yield line
-                continue
-            where = f"{origin}:{lineno}"
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield Rejected(where, f"invalid JSON: {exc}")
-                continue
-            yield self.to_paper(record, where)
+        for item in iter_json_lines(stream, origin, limit):
+            yield item if isinstance(item, Rejected) else self.to_paper(item[1], item[0])
 
     def parse_bytes(self, data: bytes, origin: str) -> Iterator[ParsedRecord]:
         """Records of one whole JSON array, e.g. an API response body."""

@@ -4,17 +4,20 @@ e.g. arXiv daily listings or conference paper lists. Field aliases live in `mapp
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import orjson
 
 from papersift.errors import SourceError
 from papersift.models import Rejected
-from papersift.sources.base import MAX_RECORD_BYTES, ParsedRecord, Source, iter_lines
+from papersift.sources.base import (
+    MAX_RECORD_BYTES,
+    ParsedRecord,
+    Source,
+    iter_json_lines,
+    read_json_array_bytes,
+)
 from papersift.sources.mapping import paper_from_mapping
-
-# a whole-array file is parsed in memory; past this, ask for JSON lines
-MAX_ARRAY_BYTES = 512 << 20
 
 
 class JSONLinesSource(Source):
@@ -33,27 +36,15 @@ class JSONLinesSource(Source):
             yield from self._parse_array(stream, origin)
             return
         limit = int(self.options.get("max_record_bytes", MAX_RECORD_BYTES))
-        for lineno, line in iter_lines(stream, origin, limit):
-            if isinstance(line, Rejected):
-                yield line
-                continue
-            yield self._record(line, f"{origin}:{lineno}")
-
-    def _record(self, line: bytes, where: str) -> ParsedRecord:
-        try:
-            record: Any = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            return Rejected(where, f"invalid JSON: {exc}")
-        if not isinstance(record, dict):
-            return Rejected(where, f"expected a JSON object, got {type(record).__name__}")
-        return paper_from_mapping(record, self.field_map, source=self.name, origin=where)
+        for item in iter_json_lines(stream, origin, limit):
+            if isinstance(item, Rejected):
+                yield item
+            else:
+                yield paper_from_mapping(item[1], self.field_map, source=self.name, origin=item[0])
 
     def _parse_array(self, stream: BinaryIO, origin: str) -> Iterator[ParsedRecord]:
-        data = stream.read(MAX_ARRAY_BYTES + 1)
-        if len(data) > MAX_ARRAY_BYTES:
-            raise SourceError(f"{origin}: JSON array over {MAX_ARRAY_BYTES >> 20} MB; convert it to JSON lines")
         try:
-            records = orjson.loads(data)
+            records = orjson.loads(read_json_array_bytes(stream, origin))
         except orjson.JSONDecodeError as exc:
             raise SourceError(f"{origin}: not valid JSON ({exc})") from exc
         for index, record in enumerate(records):
