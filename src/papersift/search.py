@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from papersift.errors import QueryError
+from papersift.errors import ConfigError, QueryError
 from papersift.index.fusion import convex, rrf
 from papersift.index.keyword import MAX_QUERY_CHARS, Filters, KeywordIndex
 from papersift.index.vectors import VectorIndex
@@ -71,9 +71,12 @@ class SearchEngine:
         keyword = KeywordIndex.open(settings.index_dir / "keyword", store)
         dense = None
         if settings.embedder != "none":
-            from papersift.index.embed import make_embedder
+            from papersift.index.embed import EmbedderUnavailable, make_embedder
 
-            embedder = make_embedder(settings.embedder)
+            try:
+                embedder = make_embedder(settings.embedder, cache_dir=settings.home_dir / "models")
+            except (EmbedderUnavailable, ValueError) as exc:
+                raise ConfigError(f"PAPERSIFT_EMBEDDER={settings.embedder!r} cannot be used: {exc}") from exc
             dense = VectorIndex.open(settings.index_dir / "dense", store, embedder, dtype=settings.vector_dtype)
         return cls(store, keyword, dense, settings.fusion, settings.dense_weight, settings.rrf_k)
 

@@ -1,8 +1,8 @@
 """Sentence embedders behind one small interface, chosen by a config string.
 
 Why several: a transformer (all-MiniLM-L6-v2) gives the best dense retrieval but costs ~40 ms per
-full-length abstract on two CPU cores; a static (model2vec) model distilled from it embeds thousands
-of abstracts per second at lower quality; the hashing embedder is lexical, exists for fast unit tests.
+full-length abstract on two CPU cores; a static (model2vec) model distilled from it embeds ~700
+abstracts per second at lower quality; the hashing embedder is lexical, exists for fast unit tests.
 Every embedder returns float32 rows with unit L2 norm, so a dot product is the cosine.
 
 Specs understood by :func:`make_embedder`:
@@ -206,14 +206,19 @@ def distill_static_minilm(dest: Path | None = None, pca_dims: int = 256) -> Path
 _ONNX_SPECS = {"minilm-onnx": False, "minilm-onnx-int8": True}
 
 
-def make_embedder(spec: str, **kwargs: Any) -> Embedder:
-    """Build an embedder from a config string (see the module docstring for the grammar)."""
+def make_embedder(spec: str, cache_dir: Path | None = None, **kwargs: Any) -> Embedder:
+    """Build an embedder from a config string (see the module docstring for the grammar).
+
+    `cache_dir` holds models derived from packaged weights (default $PAPERSIFT_HOME/models).
+    """
     spec = spec.strip()
     base, _, tokens = spec.partition("@")
     if base in _ONNX_SPECS:
-        from papersift.index.embed_onnx import OnnxMiniLMEmbedder
+        from papersift.index.embed_onnx import OnnxMiniLMEmbedder, build_minilm_onnx
 
         max_tokens = int(tokens) if tokens else 256
+        if cache_dir is not None and "artifact_dir" not in kwargs:
+            kwargs["artifact_dir"] = build_minilm_onnx(cache_dir=cache_dir)
         return OnnxMiniLMEmbedder(quantized=_ONNX_SPECS[base], max_tokens=max_tokens, **kwargs)
     if tokens:
         raise ValueError(f"'@N' token limits apply only to {sorted(_ONNX_SPECS)}: {spec!r}")
@@ -223,7 +228,10 @@ def make_embedder(spec: str, **kwargs: Any) -> Embedder:
     if kind == "st" and arg:
         return SentenceTransformerEmbedder(arg, **kwargs)
     if kind == "static" and arg:
-        return StaticEmbedder(distill_static_minilm() if arg == "minilm" else Path(arg).expanduser())
+        if arg == "minilm":
+            dest = cache_dir / "m2v-all-MiniLM-L6-v2-pca256" if cache_dir else None
+            return StaticEmbedder(distill_static_minilm(dest))
+        return StaticEmbedder(Path(arg).expanduser())
     raise ValueError(
         f"unknown embedder spec {spec!r}; expected minilm-onnx[-int8][@N], st:<model>, static:<path>|minilm, hash[:dim]"
     )

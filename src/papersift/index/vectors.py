@@ -8,6 +8,7 @@ once per text hash. Anything missing, foreign, from another model or unreadable 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections.abc import Callable, Sequence
@@ -15,6 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# Load order matters: onnxruntime imported *after* usearch 2.26 (its bundled numkong kernels)
+# segfaults on import, while the other order works (seen with onnxruntime 1.32). The dense index
+# itself works without onnxruntime, so its absence is fine.
+with contextlib.suppress(ImportError):
+    import onnxruntime  # noqa: F401
 from usearch.index import Index
 
 from papersift.index.embed import Embedder
