@@ -158,3 +158,18 @@ def test_harvest_resumes_after_the_last_update(tmp_path: Path, oai_server: tuple
     code, out, _ = run(home, "harvest", "--endpoint", endpoint)  # resumes from the newest update stored
     assert code == 3 and "nothing changed" in out
     assert "from=2020-07-22" in seen[-1]
+
+
+def test_concurrent_index_syncs_share_the_index(tmp_path: Path) -> None:
+    """Two processes (a server worker and a cron ingest, say) bring one index up to date at once."""
+    exe = str(Path(sys.executable).with_name("papersift"))
+    home = str(tmp_path / "h")
+    first = subprocess.run([exe, "--home", home, "ingest", str(SAMPLE), "-q", "--no-index"], capture_output=True)
+    assert first.returncode == 0, first.stderr
+    procs = [
+        subprocess.Popen([exe, "--home", home, "index"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err.decode() for _, err in outputs]
+    assert all(b"search index: 1," in out for out, _ in outputs)

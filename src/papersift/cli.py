@@ -6,6 +6,7 @@ and 3 when nothing did, so cron jobs can chain `ingest && digest send`.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -367,8 +368,9 @@ def index(obj: Context, rebuild: bool) -> None:
 @click.option("--host", help="Interface to listen on (default $PAPERSIFT_HOST, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port (default $PAPERSIFT_PORT, 8000).")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"]))
+@click.option("--workers", type=click.IntRange(1, 64), help="Server processes (default $PAPERSIFT_WORKERS, 1).")
 @click.pass_obj
-def serve(obj: Context, host: str | None, port: int | None, log_level: str) -> None:
+def serve(obj: Context, host: str | None, port: int | None, log_level: str, workers: int | None) -> None:
     """Run the web site and JSON API (daily papers, trending, search, paper pages)."""
     import logging
 
@@ -376,13 +378,23 @@ def serve(obj: Context, host: str | None, port: int | None, log_level: str) -> N
 
     from papersift.web import create_app
 
-    settings = obj.settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
+    update = {"host": host, "port": port, "workers": workers}
+    settings = obj.settings.model_copy(update={k: v for k, v in update.items() if v})
     logging.basicConfig(level=log_level.upper(), format="%(message)s")
     with _errors():
-        app = create_app(settings, obj.store)
-    click.echo(f"serving {obj.store.count():,} papers on http://{settings.host}:{settings.port}/", err=True)
+        count = obj.store.count()
+        if settings.workers > 1:
+            SearchEngine.open(obj.store, settings)  # bring indexes up to date once, before workers share them
+            os.environ["PAPERSIFT_HOME"] = str(settings.home_dir)  # workers read their settings from here
+            os.environ["PAPERSIFT_DATABASE_URL"] = settings.store_url
+            app: Any = "papersift.web:app_from_environment"
+        else:
+            app = create_app(settings, obj.store)
+    click.echo(f"serving {count:,} papers on http://{settings.host}:{settings.port}/", err=True)
     uvicorn.run(
         app,
+        factory=settings.workers > 1,
+        workers=settings.workers,
         host=settings.host,
         port=settings.port,
         proxy_headers=True,

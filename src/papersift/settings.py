@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         default=0.5, ge=0, le=1, description="Weight of the dense ranking in fusion (keyword gets the rest)."
     )
     rrf_k: float = Field(default=60.0, gt=0, description="The k of reciprocal-rank fusion.")
+    workers: int = Field(
+        default=1, ge=1, le=64, description="Processes `papersift serve` runs; 2 uses both cores of a small machine."
+    )
     host: str = Field(default="127.0.0.1", description="Interface `papersift serve` listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port `papersift serve` listens on.")
     base_url: str = Field(

@@ -18,6 +18,7 @@ from typing import Any
 import tantivy
 
 from papersift.errors import QueryError
+from papersift.index.lock import index_lock
 from papersift.models import Paper
 from papersift.store import Store
 
@@ -96,10 +97,11 @@ class KeywordIndex:
     @classmethod
     def open(cls, directory: Path, store: Store) -> KeywordIndex:
         """Open (or create, or rebuild) the index and apply every store change it has not seen."""
-        found = cls._try_open(directory, store)
-        if found is None:
-            found = cls._create(directory, store)
-        found.sync(store)
+        with index_lock(directory):
+            found = cls._try_open(directory, store)
+            if found is None:
+                found = cls._create(directory, store)
+            found._sync_locked(store)
         return found
 
     @classmethod
@@ -138,6 +140,17 @@ class KeywordIndex:
 
     def sync(self, store: Store) -> int:
         """Index every paper changed since the last sync; returns how many documents changed."""
+        with index_lock(self.directory):
+            try:  # another process may have synced the shared directory since we last looked
+                on_disk = json.loads((self.directory / "state.json").read_text())
+            except (OSError, ValueError):
+                on_disk = None
+            if on_disk and int(on_disk.get("rev", -1)) > int(self.state["rev"]):
+                self.state = on_disk
+                self.index.reload()
+            return self._sync_locked(store)
+
+    def _sync_locked(self, store: Store) -> int:
         target = store.revision()
         if target == self.state["rev"]:
             return 0

@@ -25,6 +25,7 @@ with contextlib.suppress(ImportError):
 from usearch.index import Index
 
 from papersift.index.embed import Embedder
+from papersift.index.lock import index_lock
 from papersift.models import Paper
 from papersift.store import Store
 
@@ -58,21 +59,22 @@ class VectorIndex:
     def open(
         cls, directory: Path, store: Store, embedder: Embedder, dtype: str = "f16", progress: Progress | None = None
     ) -> VectorIndex:
-        found = cls._try_open(directory, store, embedder, dtype)
-        if found is None:
-            if directory.exists():
-                shutil.rmtree(directory)
-            directory.mkdir(parents=True)
-            state = {
-                "schema_version": SCHEMA_VERSION,
-                "model": embedder.name,
-                "dim": embedder.dim,
-                "dtype": dtype,
-                "store": store.engine.url.render_as_string(hide_password=True),
-                "rev": 0,
-            }
-            found = cls(directory, embedder, state)
-        found.sync(store, progress)
+        with index_lock(directory):
+            found = cls._try_open(directory, store, embedder, dtype)
+            if found is None:
+                if directory.exists():
+                    shutil.rmtree(directory)
+                directory.mkdir(parents=True)
+                state = {
+                    "schema_version": SCHEMA_VERSION,
+                    "model": embedder.name,
+                    "dim": embedder.dim,
+                    "dtype": dtype,
+                    "store": store.engine.url.render_as_string(hide_password=True),
+                    "rev": 0,
+                }
+                found = cls(directory, embedder, state)
+            found._sync_locked(store, progress)
         return found
 
     @classmethod
@@ -119,12 +121,26 @@ class VectorIndex:
 
     def sync(self, store: Store, progress: Progress | None = None) -> int:
         """Embed papers whose text changed since the last sync, drop hidden ones; returns vectors changed."""
+        with index_lock(self.directory):
+            try:  # another process may have synced the shared directory since we last looked
+                on_disk = json.loads((self.directory / "state.json").read_text())
+            except (OSError, ValueError):
+                on_disk = None
+            if on_disk and int(on_disk.get("rev", -1)) > int(self.state["rev"]):
+                self.state = on_disk
+                self._reload(view=False)
+            return self._sync_locked(store, progress)
+
+    def _reload(self, view: bool) -> None:
+        self.index = Index(ndim=self.embedder.dim, metric="cos", dtype=self.state["dtype"])
+        self._load(view=view)
+
+    def _sync_locked(self, store: Store, progress: Progress | None) -> int:
         target = store.revision()
         if target == self.state["rev"]:
             return 0
         if self._viewing:  # a memory-mapped index is read-only: load it to change it
-            self.index = Index(ndim=self.embedder.dim, metric="cos", dtype=self.state["dtype"])
-            self._load(view=False)
+            self._reload(view=False)
         pending: list[Paper] = []
         changed: set[str] = set()
         for paper in store.iter_papers(since_rev=int(self.state["rev"])):

@@ -29,7 +29,7 @@ from papersift.web.logs import AccessLog
 from papersift.web.render import STATIC, Renderer
 from papersift.web.site import Site
 
-__all__ = ["create_app"]
+__all__ = ["app_from_environment", "create_app"]
 
 log = logging.getLogger("papersift.web")
 
@@ -101,6 +101,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, _route_path(request))
         return error_response(request, 500, "internal", "something went wrong on our side; it has been logged")
+
+
+def app_from_environment() -> FastAPI:
+    """The app for `uvicorn --factory` worker processes, configured by PAPERSIFT_* variables."""
+    return create_app(Settings())
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:

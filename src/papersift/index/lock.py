@@ -1,0 +1,25 @@
+"""A cross-process lock per index directory.
+
+`papersift serve` workers and a cron `papersift ingest` all keep the same indexes in step with the
+store; tantivy allows one writer and the vector files are replaced whole, so every open/sync that
+may write takes this lock. It lives beside the directory, not in it, because a rebuild deletes the
+directory. fcntl locks are released by the kernel if a process dies holding one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def index_lock(directory: Path) -> Iterator[None]:
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with (directory.parent / f".{directory.name}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
