@@ -37,8 +37,11 @@ def _free_port() -> int:
 
 
 def _ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    match = re.match(r"([\d.]+)(us|ms|s|m)$", value)
+    if match is None:
+        raise ValueError(f"unreadable wrk latency {value!r}")
+    number, unit = match.groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
 def main() -> None:
@@ -46,6 +49,7 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=Path("/tmp/papersift-web-bench"))
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="papersift serve --workers")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -55,7 +59,7 @@ def main() -> None:
         subprocess.run([papersift, *home, "ingest", "-q", str(DATA)], check=True)
     port = _free_port()
     server = subprocess.Popen(
-        [papersift, *home, "serve", "--port", str(port), "--log-level", "warning"],
+        [papersift, *home, "serve", "--port", str(port), "--workers", str(args.workers), "--log-level", "warning"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -76,6 +80,9 @@ def main() -> None:
                 text=True,
                 check=True,
             ).stdout
+            if "Latency Distribution" not in out:
+                print(f"{name:<22} wrk gave no latency figures:\n{out}")
+                continue
             p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
             p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
             rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from papersift.cli import main
 
-from .conftest import FIXTURES, SAMPLE
+from .conftest import FIXTURES, SAMPLE, SHARED_DATA
 
 
 def run(home: Path, *args: str) -> tuple[int, str, str]:
@@ -173,3 +173,20 @@ def test_concurrent_index_syncs_share_the_index(tmp_path: Path) -> None:
     outputs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [err.decode() for _, err in outputs]
     assert all(b"search index: 1," in out for out, _ in outputs)
+
+
+def test_benchmarks_print_a_json_summary(tmp_path: Path) -> None:
+    """Both benchmark entries run end to end (with the fast lexical embedder) and end in JSON."""
+    data = SHARED_DATA / "arxiv_daily" / "arxiv_daily_2025-2026.jsonl.gz"
+    scifact = SHARED_DATA / "scifact"
+    if not data.exists() or not scifact.exists():
+        pytest.skip("../shared/data is not beside the repo")
+    code, out, err = run(tmp_path, "bench", "latency", "--papers", "3000", "--data", str(data), "--embedder", "hash")
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["papers"] == 3000 and 0 < summary["query_ms_p50"] <= summary["query_ms_p99"]
+    code, out, err = run(tmp_path, "bench", "relevance", "--beir", str(scifact), "--embedder", "hash")
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["bm25_ndcg@10"] > 0.65  # BM25 on SciFact test; published BM25 figures are 0.66-0.69
+    assert summary["recall@100"] > 0.85

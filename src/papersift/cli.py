@@ -428,5 +428,22 @@ def bench_relevance(folder: Path, embedder: str) -> None:
         relevance.main(folder, embedder)
 
 
+@bench.command("latency")
+@click.option("--papers", "n", default=100_000, show_default=True, type=click.IntRange(1000, 5_000_000))
+@click.option(
+    "--data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("../shared/data/arxiv_daily/arxiv_daily_2025-2026.jsonl.gz"),
+    show_default=True,
+)
+@click.option("--embedder", default="minilm-onnx-int8", show_default=True, help="Model that embeds the queries.")
+def bench_latency(n: int, data: Path, embedder: str) -> None:
+    """End-to-end query latency (p50/p99) and peak memory over N papers; JSON summary last."""
+    from papersift.bench import latency
+
+    with _errors():
+        latency.main(data, n, embedder)
+
+
 if __name__ == "__main__":
     main()

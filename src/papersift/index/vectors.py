@@ -160,6 +160,37 @@ class VectorIndex:
         self._save()
         return len(changed)
 
+    @classmethod
+    def create_empty(cls, directory: Path, store: Store, embedder: Embedder, dtype: str = "f16") -> VectorIndex:
+        """A new, empty index for loading precomputed vectors with `add_vectors` (e.g. from a GPU box)."""
+        if directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True)
+        state = {
+            "schema_version": SCHEMA_VERSION,
+            "model": embedder.name,
+            "dim": embedder.dim,
+            "dtype": dtype,
+            "store": store.engine.url.render_as_string(hide_password=True),
+            "rev": 0,
+        }
+        return cls(directory, embedder, state)
+
+    def add_vectors(self, ids: Sequence[str], vectors: np.ndarray, text_hashes: Sequence[str]) -> None:
+        """Load vectors computed elsewhere; `text_hashes` (Paper.text_hash) keep later syncs incremental."""
+        first = len(self.ids)
+        self.index.add(np.arange(first, first + len(ids), dtype=np.uint64), vectors)
+        for pid, text_hash in zip(ids, text_hashes, strict=True):
+            self.slot_of[pid] = len(self.ids)
+            self.ids.append(pid)
+            self.hashes.append(text_hash)
+
+    def commit(self, store: Store) -> None:
+        """Declare the index current with the store and save it."""
+        with index_lock(self.directory):
+            self.state["rev"] = store.revision()
+            self._save()
+
     def _remove(self, slot: int) -> None:
         self.index.remove(slot)
         del self.slot_of[self.ids[slot]]
