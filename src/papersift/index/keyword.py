@@ -18,7 +18,7 @@ from typing import Any
 import tantivy
 
 from papersift.errors import QueryError
-from papersift.index.lock import index_lock
+from papersift.index.lock import index_lock, newer_state
 from papersift.models import Paper
 from papersift.store import Store
 
@@ -141,12 +141,9 @@ class KeywordIndex:
     def sync(self, store: Store) -> int:
         """Index every paper changed since the last sync; returns how many documents changed."""
         with index_lock(self.directory):
-            try:  # another process may have synced the shared directory since we last looked
-                on_disk = json.loads((self.directory / "state.json").read_text())
-            except (OSError, ValueError):
-                on_disk = None
-            if on_disk and int(on_disk.get("rev", -1)) > int(self.state["rev"]):
-                self.state = on_disk
+            newer = newer_state(self.directory, self.state)
+            if newer is not None:
+                self.state = newer
                 self.index.reload()
             return self._sync_locked(store)
 

@@ -9,9 +9,11 @@ directory. fcntl locks are released by the kernel if a process dies holding one.
 from __future__ import annotations
 
 import fcntl
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -23,3 +25,12 @@ def index_lock(directory: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def newer_state(directory: Path, state: dict[str, Any]) -> dict[str, Any] | None:
+    """The index's saved state when another process has synced it past `state`, else None."""
+    try:
+        on_disk: dict[str, Any] = json.loads((directory / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return on_disk if int(on_disk.get("rev", -1)) > int(state["rev"]) else None

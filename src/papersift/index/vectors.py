@@ -25,7 +25,7 @@ with contextlib.suppress(ImportError):
 from usearch.index import Index
 
 from papersift.index.embed import Embedder
-from papersift.index.lock import index_lock
+from papersift.index.lock import index_lock, newer_state
 from papersift.models import Paper
 from papersift.store import Store
 
@@ -62,18 +62,7 @@ class VectorIndex:
         with index_lock(directory):
             found = cls._try_open(directory, store, embedder, dtype)
             if found is None:
-                if directory.exists():
-                    shutil.rmtree(directory)
-                directory.mkdir(parents=True)
-                state = {
-                    "schema_version": SCHEMA_VERSION,
-                    "model": embedder.name,
-                    "dim": embedder.dim,
-                    "dtype": dtype,
-                    "store": store.engine.url.render_as_string(hide_password=True),
-                    "rev": 0,
-                }
-                found = cls(directory, embedder, state)
+                found = cls.create_empty(directory, store, embedder, dtype)
             found._sync_locked(store, progress)
         return found
 
@@ -122,12 +111,9 @@ class VectorIndex:
     def sync(self, store: Store, progress: Progress | None = None) -> int:
         """Embed papers whose text changed since the last sync, drop hidden ones; returns vectors changed."""
         with index_lock(self.directory):
-            try:  # another process may have synced the shared directory since we last looked
-                on_disk = json.loads((self.directory / "state.json").read_text())
-            except (OSError, ValueError):
-                on_disk = None
-            if on_disk and int(on_disk.get("rev", -1)) > int(self.state["rev"]):
-                self.state = on_disk
+            newer = newer_state(self.directory, self.state)
+            if newer is not None:
+                self.state = newer
                 self._reload(view=False)
             return self._sync_locked(store, progress)
 
