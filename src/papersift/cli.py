@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from papersift import export as exporter
 from papersift import ingest as ingester
+from papersift.digest_cli import digest
 from papersift.errors import PapersiftError, SourceError
 from papersift.models import IngestReport, Paper
 from papersift.search import MAX_LIMIT, Filters, SearchEngine, Sort
@@ -444,6 +445,8 @@ def bench_latency(n: int, data: Path, embedder: str) -> None:
     with _errors():
         latency.main(data, n, embedder)
 
+
+main.add_command(digest)
 
 if __name__ == "__main__":
     main()

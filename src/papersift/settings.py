@@ -75,6 +75,16 @@ class Settings(BaseSettings):
         default="https://export.arxiv.org/api/query",
         description="arXiv API endpoint used by the site's paper submission.",
     )
+    smtp_host: str = Field(default="", description="SMTP server that sends digests; empty disables email.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_security: str = Field(
+        default="starttls",
+        pattern="^(starttls|ssl|none)$",
+        description="starttls (port 587), ssl (implicit TLS, port 465) or none (a local relay only).",
+    )
+    smtp_username: str = Field(default="", description="SMTP user name; empty means no authentication.")
+    smtp_password: str = Field(default="", description="SMTP password.")
+    smtp_from: str = Field(default="", description="From address of digests, e.g. 'papersift <papers@example.org>'.")
 
     @property
     def home_dir(self) -> Path:

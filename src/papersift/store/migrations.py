@@ -114,9 +114,43 @@ def _m002_accounts(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _m003_subscriptions(conn: Connection) -> None:
+    """Email digest subscriptions, and one row per digest sent: (subscription, period) is unique, so a
+    digest can never go out twice to the same address for the same day or week."""
+    md = MetaData()
+    subscriptions = Table(
+        "subscriptions",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("email", String(320), nullable=False),
+        Column("kind", String(16), nullable=False),  # trending | search | category | author | similar
+        Column("query", Text, nullable=False, default=""),
+        Column("filters", JsonList, nullable=False),  # {"categories": [...], "venue": "", "author": ""}
+        Column("seeds", JsonList, nullable=False),  # paper ids for "papers like these"
+        Column("frequency", String(8), nullable=False),  # daily | weekly
+        Column("max_papers", Integer, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("confirmed_at", DateTime(timezone=True)),
+        Column("unsubscribed_at", DateTime(timezone=True)),
+    )
+    Index("ix_subscriptions_email", subscriptions.c.email)
+    Table(
+        "digest_sends",
+        md,
+        Column("subscription_id", Integer, ForeignKey(subscriptions.c.id, ondelete="CASCADE"), primary_key=True),
+        Column("period", String(16), primary_key=True),  # 2026-06-30 (daily) or 2026-W27 (weekly)
+        Column("status", String(8), nullable=False),  # sending | sent | failed
+        Column("papers", JsonList, nullable=False),
+        Column("attempted_at", DateTime(timezone=True), nullable=False),
+        Column("error", Text, nullable=False, default=""),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "papers", _m001_papers),
     (2, "accounts", _m002_accounts),
+    (3, "subscriptions", _m003_subscriptions),
 ]
 
 

@@ -110,7 +110,7 @@ def app_from_environment() -> FastAPI:
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     """Build the app over `store` (or the one the settings name, opened and closed with the app)."""
-    from papersift.web import api, pages
+    from papersift.web import api, feeds, pages, subscriptions
 
     site = Site(settings, store or Store.open(settings.store_url), owns_store=store is None)
 
@@ -133,6 +133,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     _install_error_handlers(app)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(feeds.router)
+    app.include_router(subscriptions.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(
         SessionMiddleware,

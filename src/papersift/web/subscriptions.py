@@ -1,0 +1,128 @@
+"""Email digest subscriptions on the web, managed by emailed links alone (no account needed).
+
+Subscribing posts a CSRF-protected form and mails a confirmation link (double opt-in). The signed
+unsubscribe link shows a button; a POST to the same URL unsubscribes. That POST needs no session or
+CSRF token, on purpose: RFC 8058 one-click unsubscribe comes from the mail provider, and the signed
+token in the URL is itself the proof that the request came from the subscriber's inbox.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from starlette.responses import Response
+
+from papersift import digest
+from papersift.errors import PapersiftError, QueryError
+from papersift.letters import Letters
+from papersift.mail import Mailer, SmtpConfig
+from papersift.store.subscriptions import FREQUENCIES, KINDS, Frequency, Kind, Subscriptions, Topic
+from papersift.web import auth
+from papersift.web.api import SiteDep
+from papersift.web.pages import render
+from papersift.web.site import Site
+
+router = APIRouter(include_in_schema=False)
+Token = Annotated[str, Query(min_length=1, max_length=500)]
+FormText = Annotated[str, Form(max_length=500)]
+
+
+def letters_for(site: Site) -> Letters:
+    return Letters.for_settings(site.settings, auth.site_secret(site.settings))
+
+
+def _form(**values: object) -> dict[str, object]:
+    defaults: dict[str, object] = {"email": "", "kind": "search", "q": "", "category": "", "author": ""}
+    defaults.update({"like": "", "frequency": "daily", "max_papers": 10})
+    return {**defaults, **{k: v for k, v in values.items() if v not in (None, "")}}
+
+
+@router.get("/subscribe")
+def subscribe_form(
+    request: Request,
+    site: SiteDep,
+    kind: Annotated[str, Query(max_length=16)] = "search",
+    q: Annotated[str, Query(max_length=500)] = "",
+    category: Annotated[str, Query(max_length=64)] = "",
+    author: Annotated[str, Query(max_length=128)] = "",
+    like: Annotated[str, Query(max_length=500)] = "",
+) -> Response:
+    """The subscribe form, pre-filled from a search or a paper page (`?kind=search&q=...`)."""
+    form = _form(kind=kind, q=q, category=category, author=author, like=like)
+    return render(request, site, "subscribe.html", mode="form", form=form, kinds=KINDS, frequencies=FREQUENCIES)
+
+
+@router.post("/subscribe")
+def subscribe(
+    request: Request,
+    site: SiteDep,
+    email: FormText = "",
+    kind: FormText = "search",
+    q: FormText = "",
+    category: FormText = "",
+    author: FormText = "",
+    like: FormText = "",
+    frequency: FormText = "daily",
+    max_papers: Annotated[int, Form(ge=1, le=digest.MAX_PAPERS)] = 10,
+    csrf_token: FormText = "",
+) -> Response:
+    auth.check_csrf(request, csrf_token)
+    form = _form(email=email, kind=kind, q=q, category=category, author=author, like=like, frequency=frequency)
+    form["max_papers"] = max_papers
+    try:
+        topic = _topic(kind, q, category, author, like)
+        mailer = Mailer(SmtpConfig.from_settings(site.settings), attempts=2, backoff=1.0)
+        freq: Frequency = "weekly" if frequency == "weekly" else "daily"
+        digest.subscribe(site.store, letters_for(site), mailer, email, topic, freq, max_papers)
+    except PapersiftError as exc:
+        context = {"mode": "form", "form": form, "kinds": KINDS, "frequencies": FREQUENCIES, "message": str(exc)}
+        return render(request, site, "subscribe.html", status_code=422, **context)
+    return render(request, site, "subscribe.html", mode="sent", email=email.strip())
+
+
+def _topic(kind: str, q: str, category: str, author: str, like: str) -> Topic:
+    if kind not in KINDS:
+        raise QueryError(f"choose one of {', '.join(KINDS)}")
+    k: Kind = kind
+    if k == "category":
+        return Topic(k, category.strip() or q.strip())
+    if k == "author":
+        return Topic(k, author.strip() or q.strip())
+    if k == "similar":
+        return Topic(k, seeds=tuple(s for s in like.replace(",", " ").split() if s))
+    if k == "search":
+        return Topic(k, q.strip(), (category.strip(),) if category.strip() else (), author=author.strip())
+    return Topic(k)
+
+
+@router.get("/subscriptions/confirm")
+def confirm(request: Request, site: SiteDep, token: Token) -> Response:
+    """The double opt-in link: GET is fine here, confirming twice changes nothing."""
+    letters = letters_for(site)
+    sub_id = letters.read_confirm(token)
+    subs = Subscriptions(site.store)
+    sub = subs.get(sub_id) if subs.confirm(sub_id) else None
+    if sub is None or not sub.active:
+        return render(request, site, "subscribe.html", status_code=404, mode="gone")
+    unsubscribe_url = letters.unsubscribe_url(sub.id)
+    return render(request, site, "subscribe.html", mode="confirmed", sub=sub, unsubscribe_url=unsubscribe_url)
+
+
+@router.get("/subscriptions/unsubscribe")
+def unsubscribe_page(request: Request, site: SiteDep, token: Token) -> Response:
+    """Shows a button, never unsubscribes: link scanners and previews fetch GET links."""
+    sub = Subscriptions(site.store).get(letters_for(site).read_manage(token))
+    if sub is None:
+        return render(request, site, "subscribe.html", status_code=404, mode="gone")
+    return render(request, site, "subscribe.html", mode="unsubscribe", sub=sub, token=token)
+
+
+@router.post("/subscriptions/unsubscribe")
+def unsubscribe(request: Request, site: SiteDep, token: Token) -> Response:
+    """One-click unsubscribe (RFC 8058) and the page's button; the signed token is the authority."""
+    sub_id = letters_for(site).read_manage(token)
+    subs = Subscriptions(site.store)
+    if not subs.unsubscribe(sub_id):
+        return render(request, site, "subscribe.html", status_code=404, mode="gone")
+    return render(request, site, "subscribe.html", mode="unsubscribed", sub=subs.get(sub_id))
