@@ -30,6 +30,7 @@ from papersift.store import Store
 from papersift.store.accounts import Accounts
 from papersift.store.subscriptions import Subscriptions
 from papersift.web import create_app
+from papersift.web.auth import site_secret
 
 from .conftest import SAMPLE
 
@@ -302,3 +303,30 @@ def test_web_subscribe_form_needs_csrf_and_mails_a_confirmation(env: Env) -> Non
         (mail,) = env.inbox.to("web@example.org")
         confirmed = client.get(_link(_parts(mail)[0], "/subscriptions/confirm"))
         assert "weekly digest of “gaussian splatting”" in confirmed.text
+
+
+def test_json_api_subscribe_confirm_read_and_unsubscribe(env: Env) -> None:
+    with env.client() as client:
+        body = {"email": "api@example.org", "kind": "category", "category": "cs.CV", "frequency": "daily"}
+        refused = client.post("/api/subscriptions", json=body)
+        assert refused.status_code == 403 and refused.json()["error"]["code"]
+        csrf = client.get("/api/me").json()["csrf_token"]
+        r = client.post("/api/subscriptions", json=body, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 202 and r.json()["status"] == "confirmation_sent"
+        bad = client.post("/api/subscriptions", json={**body, "max_papers": 10_000}, headers={"X-CSRF-Token": csrf})
+        assert bad.status_code == 422
+        (mail,) = env.inbox.to("api@example.org")
+        confirm_token = _link(_parts(mail)[0], "/subscriptions/confirm").split("token=")[1]
+        confirmed = client.post("/api/subscriptions/confirm", params={"token": confirm_token})
+        assert confirmed.status_code == 200
+        sub = confirmed.json()
+        assert (sub["email"], sub["confirmed"], sub["topic"]) == ("api@example.org", True, "new in cs.CV")
+        manage = Letters.for_settings(env.settings, site_secret(env.settings)).unsubscribe_url(sub["id"])
+        token = manage.split("token=")[1]
+        assert client.get(f"/api/subscriptions/{token}").json()["active"] is True
+        gone = client.delete(f"/api/subscriptions/{token}")
+        assert gone.status_code == 200 and gone.json()["active"] is False
+        again = client.delete(f"/api/subscriptions/{token}")  # idempotent, like the one-click link
+        assert again.status_code == 200 and again.json()["active"] is False
+        forged = client.get("/api/subscriptions/not-a-signed-token")
+        assert forged.status_code in (400, 404) and "error" in forged.json()

@@ -135,6 +135,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(feeds.router)
     app.include_router(subscriptions.router)
+    app.include_router(subscriptions.api_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(
         SessionMiddleware,

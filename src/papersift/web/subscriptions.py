@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from papersift import digest
-from papersift.errors import PapersiftError, QueryError
+from papersift.errors import PaperNotFound, PapersiftError, QueryError
 from papersift.letters import Letters
 from papersift.mail import Mailer, SmtpConfig
-from papersift.store.subscriptions import FREQUENCIES, KINDS, Frequency, Kind, Subscriptions, Topic
+from papersift.store.subscriptions import FREQUENCIES, KINDS, Frequency, Kind, Subscription, Subscriptions, Topic
 from papersift.web import auth
 from papersift.web.api import SiteDep
 from papersift.web.pages import render
@@ -126,3 +127,86 @@ def unsubscribe(request: Request, site: SiteDep, token: Token) -> Response:
     if not subs.unsubscribe(sub_id):
         return render(request, site, "subscribe.html", status_code=404, mode="gone")
     return render(request, site, "subscribe.html", mode="unsubscribed", sub=subs.get(sub_id))
+
+
+# -- JSON API: the same capabilities, for scripts and other front ends --------------------------------
+
+api_router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
+
+
+class SubscribeIn(BaseModel):
+    email: str = Field(max_length=254)
+    kind: str = Field(default="search", max_length=16)
+    q: str = Field(default="", max_length=500)
+    category: str = Field(default="", max_length=64)
+    author: str = Field(default="", max_length=128)
+    like: str = Field(default="", max_length=500)
+    frequency: Frequency = "daily"
+    max_papers: int = Field(default=10, ge=1, le=digest.MAX_PAPERS)
+
+
+class SubscriptionOut(BaseModel):
+    id: int
+    email: str
+    topic: str
+    frequency: str
+    max_papers: int
+    confirmed: bool
+    active: bool
+
+
+def _out(sub: Subscription) -> SubscriptionOut:
+    return SubscriptionOut(
+        id=sub.id,
+        email=sub.email,
+        topic=sub.topic.describe(),
+        frequency=sub.frequency,
+        max_papers=sub.max_papers,
+        confirmed=sub.confirmed,
+        active=sub.active,
+    )
+
+
+@api_router.post("", status_code=202, summary="Subscribe; a confirmation link is mailed (double opt-in)")
+def api_subscribe(request: Request, site: SiteDep, body: SubscribeIn) -> dict[str, str]:
+    auth.check_csrf(request, None)  # the X-CSRF-Token header, as for every API write
+    topic = _topic(body.kind, body.q, body.category, body.author, body.like)
+    mailer = Mailer(SmtpConfig.from_settings(site.settings), attempts=2, backoff=1.0)
+    digest.subscribe(site.store, letters_for(site), mailer, body.email, topic, body.frequency, body.max_papers)
+    return {"status": "confirmation_sent", "email": body.email.strip()}
+
+
+@api_router.post("/confirm", response_model=SubscriptionOut, summary="Confirm with the mailed token")
+def api_confirm(site: SiteDep, token: Token) -> SubscriptionOut:
+    sub_id = letters_for(site).read_confirm(token)
+    subs = Subscriptions(site.store)
+    sub = subs.get(sub_id) if subs.confirm(sub_id) else None
+    if sub is None or not sub.active:
+        raise SubscriptionGone()
+    return _out(sub)
+
+
+@api_router.get("/{token}", response_model=SubscriptionOut, summary="Read a subscription by its manage token")
+def api_read(site: SiteDep, token: str) -> SubscriptionOut:
+    sub = Subscriptions(site.store).get(letters_for(site).read_manage(token))
+    if sub is None:
+        raise SubscriptionGone()
+    return _out(sub)
+
+
+@api_router.delete("/{token}", response_model=SubscriptionOut, summary="Unsubscribe by the manage token")
+def api_unsubscribe(site: SiteDep, token: str) -> SubscriptionOut:
+    sub_id = letters_for(site).read_manage(token)
+    subs = Subscriptions(site.store)
+    if not subs.unsubscribe(sub_id):
+        raise SubscriptionGone()
+    sub = subs.get(sub_id)
+    assert sub is not None
+    return _out(sub)
+
+
+class SubscriptionGone(PaperNotFound):
+    """No such active subscription: a 404 like any unknown id."""
+
+    def __init__(self) -> None:
+        PapersiftError.__init__(self, "no such subscription (it was removed, or the link is not ours)")
