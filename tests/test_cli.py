@@ -185,8 +185,12 @@ def test_benchmarks_print_a_json_summary(tmp_path: Path) -> None:
     assert code == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["papers"] == 3000 and 0 < summary["query_ms_p50"] <= summary["query_ms_p99"]
-    code, out, err = run(tmp_path, "bench", "relevance", "--beir", str(scifact), "--embedder", "hash")
+    keep = str(tmp_path / "keep")
+    code, out, err = run(tmp_path, "bench", "relevance", "--beir", str(scifact), "--embedder", "hash", "--keep", keep)
     assert code == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["bm25_ndcg@10"] > 0.65  # BM25 on SciFact test; published BM25 figures are 0.66-0.69
     assert summary["recall@100"] > 0.85
+    code, out, err = run(tmp_path, "bench", "relevance", "--beir", str(scifact), "--embedder", "hash", "--keep", keep)
+    again = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and again["ndcg@10"] == summary["ndcg@10"]  # the kept indexes give the same ranking

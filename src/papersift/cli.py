@@ -421,12 +421,18 @@ def bench() -> None:
 @click.option(
     "--embedder", default="minilm-onnx-int8", show_default=True, help="Embedder spec (see PAPERSIFT_EMBEDDER)."
 )
-def bench_relevance(folder: Path, embedder: str) -> None:
+@click.option(
+    "--keep",
+    "home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the benchmark's store and indexes here, so re-runs skip indexing (docs/s is then moot).",
+)
+def bench_relevance(folder: Path, embedder: str, home: Path | None) -> None:
     """nDCG@10, Recall@100, indexing docs/s and query latency; JSON summary on the last line."""
     from papersift.bench import relevance
 
     with _errors():
-        relevance.main(folder, embedder)
+        relevance.main(folder, embedder, home)
 
 
 @bench.command("latency")

@@ -62,11 +62,12 @@ def _fusions() -> list[tuple[str, Fuse]]:
     return grid + [(f"convex w={w}", _convex(w)) for w in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)]
 
 
-def run(folder: Path, embedder: str, out: Callable[[str], None] = print) -> dict[str, Any]:
+def run(folder: Path, embedder: str, out: Callable[[str], None] = print, home: Path | None = None) -> dict[str, Any]:
+    """`home` keeps the store and indexes between runs (re-runs then skip the embedding); default a temp dir."""
     corpus, test_q, test_rels = load_beir(folder, "test")
     _, train_q, train_rels = load_beir(folder, "train")
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(home=Path(tmp), embedder=embedder)
+        settings = Settings(home=home or Path(tmp), embedder=embedder)
         store = Store.open(settings.store_url)
         papers = (
             Paper(id=f"beir:{d['_id']}", title=d.get("title") or "", abstract=d["text"], source="jsonl") for d in corpus
@@ -127,6 +128,6 @@ def _latencies(engine: SearchEngine, queries: Sequence[str]) -> list[float]:
     return times
 
 
-def main(folder: Path, embedder: str) -> None:
-    summary = run(folder, embedder)
+def main(folder: Path, embedder: str, home: Path | None = None) -> None:
+    summary = run(folder, embedder, home=home)
     print(json.dumps(summary))
