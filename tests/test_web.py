@@ -236,6 +236,38 @@ def test_signup_upvote_once_and_withdraw(client: TestClient) -> None:
     assert client.get("/api/papers/2606.25042").json()["votes"] == 1
 
 
+def _card_votes(html: str, paper_id: str) -> int:
+    match = re.search(rf'data-id="{re.escape(paper_id)}">.*?<span class="count">(\d+)</span>', html, re.S)
+    assert match, f"{paper_id} is not on the page"
+    return int(match.group(1))
+
+
+def test_cached_listing_pages_follow_votes_ingests_and_sessions(
+    app: FastAPI, site_store: tuple[Settings, Store]
+) -> None:
+    """Signed-out readers share a cached page, yet see every vote and new paper, with their own CSRF token."""
+    reader, other, voter = (TestClient(app) for _ in range(3))
+    url = "/?date=2026-06-30"
+    first = reader.get(url).text
+    pid = re.findall(r'data-id="([^"]+)"', first)[-1]  # the last card: a vote cannot reorder it out of the page
+    hits = app.state.page_cache.hits
+    second = other.get(url).text
+    assert app.state.page_cache.hits == hits + 1, "the second anonymous reader should be served from the cache"
+    assert _csrf(first) != _csrf(second) and _csrf(second) == other.get("/api/me").json()["csrf_token"]
+    assert app.state.page_cache.placeholder not in second
+    token = _signup(voter, "cachevoter")
+    assert voter.post(f"/api/papers/{pid}/upvote", headers={"X-CSRF-Token": token}).json()["voted"]
+    assert _card_votes(reader.get(url).text, pid) == _card_votes(first, pid) + 1
+    assert 'aria-pressed="true"' in voter.get(url).text  # signed in: rendered with the user's own votes
+    _, store = site_store
+    with store.write() as w:
+        w.insert([Paper(id="t:cached-new", title="A freshly ingested cache test paper", announced=date(2026, 6, 30))])
+    assert "A freshly ingested cache test paper" in reader.get(url).text
+    trending_before = reader.get("/trending").text
+    assert voter.delete(f"/api/papers/{pid}/upvote", headers={"X-CSRF-Token": token}).json()["voted"] is False
+    assert reader.get("/trending").text != trending_before
+
+
 def test_login_logout_and_duplicate_names(client: TestClient, app: FastAPI) -> None:
     _signup(client, "bob")
     token = _csrf(client.get("/").text)

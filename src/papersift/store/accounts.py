@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, MetaData, Table, delete, func, insert, select
+from sqlalchemy import ColumnElement, MetaData, Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from papersift.errors import PaperNotFound, StoreError
@@ -85,10 +85,15 @@ class Accounts:
             if w.conn.execute(select(p.c.id).where(p.c.id == paper_id, p.c.hidden.is_(False))).first() is None:
                 raise PaperNotFound(paper_id)
             exists = w.conn.execute(select(v.c.user_id).where(v.c.user_id == user_id, v.c.paper_id == paper_id))
+            changed = 0
             if up and exists.first() is None:
                 w.conn.execute(insert(v).values(user_id=user_id, paper_id=paper_id, created_at=datetime.now(UTC)))
+                changed = 1
             elif not up:
-                w.conn.execute(delete(v).where(v.c.user_id == user_id, v.c.paper_id == paper_id))
+                changed = w.conn.execute(delete(v).where(v.c.user_id == user_id, v.c.paper_id == paper_id)).rowcount
+            if changed:
+                meta = self.store.meta
+                w.conn.execute(update(meta).where(meta.c.key == "votes_rev").values(value=meta.c.value + 1))
             count = w.conn.execute(select(func.count()).where(v.c.paper_id == paper_id)).scalar_one()
         return int(count)
 

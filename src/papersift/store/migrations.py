@@ -147,10 +147,18 @@ def _m003_subscriptions(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _m004_votes_revision(conn: Connection) -> None:
+    """A counter every vote change raises, so pages showing vote counts can be cached until it moves."""
+    md = MetaData()
+    md.reflect(conn, only=["meta"])
+    conn.execute(insert(md.tables["meta"]).values(key="votes_rev", value=0))
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "papers", _m001_papers),
     (2, "accounts", _m002_accounts),
     (3, "subscriptions", _m003_subscriptions),
+    (4, "votes revision", _m004_votes_revision),
 ]
 
 

@@ -105,6 +105,13 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(select(self.meta.c.value).where(self.meta.c.key == "rev")).scalar_one())
 
+    def revisions(self) -> tuple[int, int]:
+        """The paper and vote change counters, read together: what a cached listing page depends on."""
+        m = self.meta
+        with self.engine.connect() as conn:
+            values = dict(conn.execute(select(m.c.key, m.c.value).where(m.c.key.in_(("rev", "votes_rev")))).all())
+        return int(values["rev"]), int(values["votes_rev"])
+
     def iter_papers(self, since_rev: int = 0, batch: int = 2000) -> Iterator[Paper]:
         """Papers changed after `since_rev`, in rev order, fetched in keyset-paged batches."""
         last_rev, last_id = since_rev, None

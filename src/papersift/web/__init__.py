@@ -26,6 +26,7 @@ from papersift.store import Store
 from papersift.store.accounts import UsernameTaken
 from papersift.web.auth import AuthRequired, BadCredentials, Forbidden, site_secret
 from papersift.web.logs import AccessLog
+from papersift.web.page_cache import PageCache
 from papersift.web.render import STATIC, Renderer
 from papersift.web.site import Site
 
@@ -130,6 +131,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     )
     app.state.site = site
     app.state.renderer = Renderer()
+    app.state.page_cache = PageCache()
     _install_error_handlers(app)
     app.include_router(api.router)
     app.include_router(pages.router)

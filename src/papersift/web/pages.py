@@ -6,12 +6,15 @@ so reloading never repeats an action.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Hashable
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import bibtexparser
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from papersift import feed
 from papersift.errors import PapersiftError, QueryError, SourceError
@@ -20,6 +23,7 @@ from papersift.search import Filters
 from papersift.submit import submit_arxiv
 from papersift.web import auth
 from papersift.web.api import SiteDep, parse_day, visible_paper
+from papersift.web.page_cache import PageCache
 from papersift.web.render import Renderer, query_terms
 from papersift.web.site import Site
 
@@ -35,6 +39,22 @@ def render(request: Request, site: Site, name: str, status_code: int = 200, **co
     renderer: Renderer = request.app.state.renderer
     base = {"user": auth.current_user(request, site), "csrf": auth.csrf_token(request), "q": ""}
     return renderer.render(request, name, {**base, **context}, status_code)
+
+
+def render_cached(
+    request: Request, site: Site, name: str, key: Hashable, context: Callable[[], dict[str, Any]]
+) -> Response:
+    """A listing page from the page cache for signed-out readers; signed-in ones see their own votes."""
+    if auth.current_user(request, site) is not None:
+        return render(request, site, name, **context())
+    cache: PageCache = request.app.state.page_cache
+    renderer: Renderer = request.app.state.renderer
+    full_key = (name, key, site.store.revisions(), datetime.now(UTC).date())
+
+    def fresh(csrf: str) -> str:
+        return renderer.html(request, name, {"user": None, "csrf": csrf, "q": "", "voted": set(), **context()})
+
+    return HTMLResponse(cache.page(full_key, fresh, auth.csrf_token(request)))
 
 
 def _redirect(request: Request, path: str) -> RedirectResponse:
@@ -68,25 +88,25 @@ def daily(
     category: Short = "",
     page: PageNo = 1,
 ) -> Response:
-    listing = feed.daily(
-        site.store,
-        site.accounts,
-        parse_day(date, "date"),
-        view,
-        category=category,
-        limit=PER_PAGE,
-        offset=(page - 1) * PER_PAGE,
-    )
-    return render(
-        request,
-        site,
-        "daily.html",
-        listing=listing,
-        view=view,
-        category=category,
-        page=page,
-        **_votes(request, site, listing.items),
-    )
+    def context() -> dict[str, Any]:
+        listing = feed.daily(
+            site.store,
+            site.accounts,
+            parse_day(date, "date"),
+            view,
+            category=category,
+            limit=PER_PAGE,
+            offset=(page - 1) * PER_PAGE,
+        )
+        return {
+            "listing": listing,
+            "view": view,
+            "category": category,
+            "page": page,
+            **_votes(request, site, listing.items),
+        }
+
+    return render_cached(request, site, "daily.html", ("daily", date, view, category, page), context)
 
 
 def _votes(request: Request, site: Site, items: list[feed.FeedItem]) -> dict[str, Any]:
@@ -97,16 +117,13 @@ def _votes(request: Request, site: Site, items: list[feed.FeedItem]) -> dict[str
 @router.get("/trending")
 def trending(request: Request, site: SiteDep) -> Response:
     s = site.settings
-    items = feed.trending(site.store, site.accounts, gravity=s.trending_gravity, days=s.trending_days, limit=50)
-    return render(
-        request,
-        site,
-        "trending.html",
-        items=items,
-        gravity=s.trending_gravity,
-        days=s.trending_days,
-        **_votes(request, site, items),
-    )
+
+    def context() -> dict[str, Any]:
+        items = feed.trending(site.store, site.accounts, gravity=s.trending_gravity, days=s.trending_days, limit=50)
+        return {"items": items, "gravity": s.trending_gravity, "days": s.trending_days, **_votes(request, site, items)}
+
+    # scores decay with time as well as votes: a cached trending page lives at most a minute
+    return render_cached(request, site, "trending.html", ("trending", int(time.time() // 60)), context)
 
 
 @router.get("/search")

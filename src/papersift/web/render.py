@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from papersift.models import Paper
 
@@ -95,6 +95,9 @@ class Renderer:
         env.globals["static_version"] = _static_version()
 
     def render(self, request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+        return HTMLResponse(self.html(request, name, context), status_code=status_code)
+
+    def html(self, request: Request, name: str, context: dict[str, Any]) -> str:
         root = request.scope.get("root_path", "").rstrip("/")
 
         def url(path: str, **params: Any) -> str:
@@ -104,6 +107,5 @@ class Renderer:
         def paper_url(paper: Paper, suffix: str = "") -> str:
             return f"{root}/papers/{quote(paper.id, safe='/:')}{suffix}"
 
-        return self.templates.TemplateResponse(
-            request, name, {"url": url, "paper_url": paper_url, **context}, status_code=status_code
-        )
+        template = self.templates.get_template(name)
+        return template.render({"request": request, "url": url, "paper_url": paper_url, **context})
