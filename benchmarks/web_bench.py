@@ -1,6 +1,6 @@
 """Web latency benchmark: the daily page and a search page of a 74,728-paper store, measured with wrk.
 
-    .venv/bin/python benchmarks/web_bench.py [--home DIR] [--duration 10] [--connections 8]
+    .venv/bin/python benchmarks/web_bench.py [--home DIR] [--duration 10] [--connections 1,8]
 
 Ingests ../shared/data/arxiv_daily/arxiv_daily_2025-2026.jsonl.gz into DIR (kept between runs),
 starts `papersift serve` on a free loopback port in its own process, runs wrk (Debian package `wrk`)
@@ -48,7 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--home", type=Path, default=Path("/tmp/papersift-web-bench"))
     parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--connections", default="1,8", help="comma-separated wrk connection counts")
     parser.add_argument("--workers", type=int, default=1, help="papersift serve --workers")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -71,27 +71,33 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.2)
-        print(f"{'page':<22} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+        print(f"{'page':<22} {'conns':>5} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
         for name, path in URLS.items():
             urllib.request.urlopen(base + path, timeout=30).read()  # warm caches
-            out = subprocess.run(
-                ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency", base + path],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            if "Latency Distribution" not in out:
-                print(f"{name:<22} wrk gave no latency figures:\n{out}")
-                continue
-            p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-            p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-            rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-            errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-            note = f"  ({errors.group(1)} errors)" if errors else ""
-            print(f"{name:<22} {p50:>8.1f} {p99:>8.1f} {rps:>8.1f}{note}")
+            for connections in (int(c) for c in args.connections.split(",")):
+                print(f"{name:<22} {connections:>5} {_wrk(base + path, connections, args.duration)}")
     finally:
         server.terminate()
         server.wait(10)
+
+
+def _wrk(url: str, connections: int, duration: int) -> str:
+    """One wrk run; its p50, p99 and requests/s formatted as a table row."""
+    threads = min(2, connections)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "Latency Distribution" not in out:
+        return f"wrk gave no latency figures:\n{out}"
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    note = f"  ({errors.group(1)} errors)" if errors else ""
+    return f"{p50:>8.1f} {p99:>8.1f} {rps:>8.1f}{note}"
 
 
 if __name__ == "__main__":
