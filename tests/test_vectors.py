@@ -12,6 +12,7 @@ from papersift.index.keyword import Filters, KeywordIndex
 from papersift.index.vectors import VectorIndex
 from papersift.models import Paper
 from papersift.search import SearchEngine
+from papersift.settings import Settings
 from papersift.store import Store
 
 
@@ -86,3 +87,20 @@ def test_hybrid_engine_fuses_and_filters(filled: Store, tmp_path: Path) -> None:
     assert [h.paper.id for h in engine.related("a", 2)] and all(h.paper.id != "a" for h in engine.related("a", 2))
     page2 = engine.search("speech proteins galaxy", 1, offset=1)
     assert page2[0].rank == 2
+
+
+def test_keyword_ranking_serves_until_every_paper_has_a_vector(filled: Store, tmp_path: Path) -> None:
+    """embed=False never embeds; a dense index missing papers is set aside, not fused, until synced."""
+    settings = Settings(home=tmp_path, embedder="hash:128")
+    engine = SearchEngine.open(filled, settings, embed=False)
+    assert engine.dense is None and engine.vectors_pending() == 3
+    assert engine.search("galaxy clusters", 3)[0].paper.id == "b"  # BM25 answers at once
+    assert engine.sync_vectors() == 3 and engine.dense is not None and engine.vectors_pending() == 0
+    reopened = SearchEngine.open(filled, settings, embed=False)  # current on disk: hybrid from the start
+    assert reopened.dense is not None
+    with filled.write() as w:
+        w.insert([paper("d", "Galaxy rotation curves", "Dark matter halos of spiral galaxies.")])
+    reopened.sync(embed=False)
+    assert reopened.dense is None and reopened.vectors_pending() == 1
+    assert "d" in [h.paper.id for h in reopened.search("galaxy", 5)]
+    assert reopened.sync_vectors() == 1 and reopened.dense is not None and len(reopened.dense) == 4

@@ -436,3 +436,26 @@ def test_behind_a_proxy_under_a_path(site_store: tuple[Settings, Store]) -> None
     assert 'href="/papers/static/app.css' in r.text and 'href="/papers/trending"' in r.text
     assert "secure" in r.headers["set-cookie"].lower() and "httponly" in r.headers["set-cookie"].lower()
     assert client.get("/papers/api/papers/2606.25042").json()["url"] == "/papers/papers/2606.25042"
+
+
+def test_search_answers_at_once_and_turns_hybrid_when_vectors_arrive(tmp_path: Path) -> None:
+    """The server never waits for embeddings: BM25 answers, a background thread embeds, fusion follows."""
+    settings = Settings(home=tmp_path, secret_key="s", embedder="hash:128")
+    store = Store.open(settings.store_url)
+    ingest(store, str(SAMPLE / "hf_featured_sample.jsonl.gz"))
+    with TestClient(create_app(settings, store)) as client:
+        site = client.app.state.site  # type: ignore[attr-defined]
+        first = client.get("/api/papers/search", params={"q": "diffusion", "limit": 5})
+        assert first.status_code == 200 and first.json()["items"]
+        assert site.wait_for_vectors(60), "the background embedder did not finish"
+        assert site.search.dense is not None and len(site.search.dense) == store.count()
+        assert client.get("/api/papers/search", params={"q": "diffusion", "limit": 5}).json()["items"]
+        with store.write() as w:
+            w.insert([Paper(id="t:late", title="Late diffusion paper", announced=date(2026, 7, 1))])
+        site.sync_index()
+        assert site.search.dense is None  # behind the store: set aside, never fused with missing papers
+        assert "t:late" in [
+            i["id"] for i in client.get("/api/papers/search", params={"q": "late diffusion"}).json()["items"]
+        ]
+        assert site.wait_for_vectors(60) and site.search.dense is not None
+    store.close()

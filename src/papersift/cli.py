@@ -160,12 +160,23 @@ def ingest(
             click.echo(f"{target}: {report.summary()}{verdict}")
     if changed and not no_index:
         with _errors():
-            engine = SearchEngine.open(store, obj.settings)
+            engine = SearchEngine.open(store, obj.settings, embed=False)
             if not as_json:
                 click.echo(f"search index: {engine.num_docs} papers")
+                _note_pending(engine)
     if as_json:
         _print_json(reports)
     sys.exit(1 if failed else (0 if changed else EXIT_UNCHANGED))
+
+
+def _note_pending(engine: SearchEngine) -> None:
+    pending = engine.vectors_pending()
+    if pending:
+        click.echo(
+            f"note: {pending:,} papers await semantic vectors, so ranking is keyword-only until they have them; "
+            "`papersift serve` computes them in the background, `papersift index` does it now",
+            err=True,
+        )
 
 
 def _expand(targets: tuple[str, ...]) -> list[str]:
@@ -315,7 +326,10 @@ def search(
         author=author,
     )
     with _errors():
-        hits = SearchEngine.open(obj.store, obj.settings).search(query, limit, filters, cast(Sort, sort))
+        engine = SearchEngine.open(obj.store, obj.settings, embed=False)
+        hits = engine.search(query, limit, filters, cast(Sort, sort))
+        if not as_json:
+            _note_pending(engine)
     if as_json:
         _print_json([{"rank": h.rank, "score": round(h.score, 4), **h.paper.to_dict()} for h in hits])
         return
@@ -361,8 +375,11 @@ def index(obj: Context, rebuild: bool) -> None:
         directory = obj.settings.index_dir / "keyword"
         if rebuild and directory.exists():
             shutil.rmtree(directory)
-        engine = SearchEngine.open(obj.store, obj.settings)
-    click.echo(f"search index: {engine.num_docs:,} papers")
+        engine = SearchEngine.open(obj.store, obj.settings, embed=False)
+        pending = engine.vectors_pending()
+        with tqdm(total=pending, desc="embedding", unit=" papers", disable=not pending or None, file=sys.stderr) as bar:
+            engine.sync_vectors(progress=bar.update)
+    click.echo(f"search index: {engine.num_docs:,} papers" + (", semantic vectors up to date" if engine.dense else ""))
 
 
 @main.command()
@@ -385,7 +402,8 @@ def serve(obj: Context, host: str | None, port: int | None, log_level: str, work
     with _errors():
         count = obj.store.count()
         if settings.workers > 1:
-            SearchEngine.open(obj.store, settings)  # bring indexes up to date once, before workers share them
+            # BM25 up to date once, before workers share it; each worker embeds new papers in the background
+            SearchEngine.open(obj.store, settings, embed=False)
             os.environ["PAPERSIFT_HOME"] = str(settings.home_dir)  # workers read their settings from here
             os.environ["PAPERSIFT_DATABASE_URL"] = settings.store_url
             app: Any = "papersift.web:app_from_environment"

@@ -6,11 +6,13 @@ candidates are fused (see `index/fusion.py`); sorting by date and metadata filte
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from papersift.errors import ConfigError, QueryError
+from papersift.index.embed import Embedder
 from papersift.index.fusion import convex, rrf
 from papersift.index.keyword import MAX_QUERY_CHARS, Filters, KeywordIndex
 from papersift.index.vectors import VectorIndex
@@ -61,15 +63,23 @@ class SearchEngine:
     ) -> None:
         self.store = store
         self.keyword = keyword
-        self.dense = dense
+        self.dense = dense  # used only while it holds a vector for every paper: see `sync`
         self.fusion = fusion
         self.dense_weight = dense_weight
         self.rrf_k = rrf_k
+        self._vectors: tuple[Path, Embedder, str] | None = None
+        self._stale: VectorIndex | None = None  # a dense index behind the store, waiting for `sync_vectors`
 
     @classmethod
-    def open(cls, store: Store, settings: Settings) -> SearchEngine:
+    def open(cls, store: Store, settings: Settings, *, embed: bool = True) -> SearchEngine:
+        """Open the indexes and bring BM25 up to date (thousands of papers a second).
+
+        With `embed=False` nothing is embedded: the dense index is used if it is current, else ranking
+        is keyword-only until `sync_vectors` (a background thread in `papersift serve`, or
+        `papersift index`) has embedded what changed: minutes per thousands of papers on a CPU.
+        """
         keyword = KeywordIndex.open(settings.index_dir / "keyword", store)
-        dense = None
+        engine = cls(store, keyword, None, settings.fusion, settings.dense_weight, settings.rrf_k)
         if settings.embedder != "none":
             from papersift.index.embed import EmbedderUnavailable, make_embedder
 
@@ -77,15 +87,55 @@ class SearchEngine:
                 embedder = make_embedder(settings.embedder, cache_dir=settings.home_dir / "models")
             except (EmbedderUnavailable, ValueError) as exc:
                 raise ConfigError(f"PAPERSIFT_EMBEDDER={settings.embedder!r} cannot be used: {exc}") from exc
-            dense = VectorIndex.open(settings.index_dir / "dense", store, embedder, dtype=settings.vector_dtype)
-        return cls(store, keyword, dense, settings.fusion, settings.dense_weight, settings.rrf_k)
+            engine._vectors = (settings.index_dir / "dense", embedder, settings.vector_dtype)
+            if embed:
+                engine.sync_vectors()
+            else:
+                found = VectorIndex.load(settings.index_dir / "dense", store, embedder, settings.vector_dtype)
+                if found is not None and found.is_current(store):
+                    engine.dense = found
+                else:
+                    engine._stale = found
+        return engine
 
-    def sync(self) -> int:
-        """Apply store changes made since the indexes were opened; returns documents changed."""
+    def sync(self, embed: bool = True) -> int:
+        """Apply store changes made since the indexes were opened; returns documents changed.
+
+        With `embed=False` only BM25 catches up, and a dense index that fell behind is set aside
+        (ranking turns keyword-only) rather than fused while it lacks the new papers' vectors.
+        """
         changed = self.keyword.sync(self.store)
-        if self.dense is not None:
-            changed = max(changed, self.dense.sync(self.store))
+        if embed:
+            return max(changed, self.sync_vectors())
+        dense = self.dense
+        if dense is not None and not dense.is_current(self.store):
+            self._stale, self.dense = dense, None
         return changed
+
+    def sync_vectors(self, progress: Callable[[int], None] | None = None) -> int:
+        """Embed the papers that changed, then rank with the dense index again; returns vectors changed."""
+        if self._vectors is None:
+            return 0
+        directory, embedder, dtype = self._vectors
+        index = self.dense if self.dense is not None else self._stale
+        if index is not None and not index.is_current(self.store):
+            self.dense = None  # never fuse with an index that is missing papers, even while it catches up
+        if index is None:
+            index = VectorIndex.open(directory, self.store, embedder, dtype, progress)
+            changed = len(index)
+        else:
+            changed = index.sync(self.store, progress)
+        if index.is_current(self.store):
+            self.dense, self._stale = index, None
+        else:  # the store moved on while we embedded: the next round catches up
+            self._stale = index
+        return changed
+
+    def vectors_pending(self) -> int:
+        """Papers whose vectors are not in the dense index yet (0 when dense ranking is on or off)."""
+        if self._vectors is None or self.dense is not None:
+            return 0
+        return self._stale.pending(self.store) if self._stale is not None else self.store.count()
 
     @property
     def num_docs(self) -> int:
@@ -105,13 +155,14 @@ class SearchEngine:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
         if offset < 0 or offset + limit > MAX_DEPTH:
             raise QueryError(f"offset must be between 0 and {MAX_DEPTH - limit}")
-        if sort == "date" or self.dense is None:
+        dense = self.dense  # one reference per call: a background sync may swap it meanwhile
+        if sort == "date" or dense is None:
             ranked = self.keyword.batch_search(queries, limit, filters, sort=sort, offset=offset)
             return [self._hits(hits, offset) for hits in ranked]
         depth = max(CANDIDATES, offset + limit)
         lexical = self.keyword.batch_search(queries, depth, filters)
         return [
-            self._hits(self._fuse(query, bm25, depth, filters)[offset : offset + limit], offset)
+            self._hits(self._fuse(dense, query, bm25, depth, filters)[offset : offset + limit], offset)
             for query, bm25 in zip(queries, lexical, strict=True)
         ]
 
@@ -121,11 +172,10 @@ class SearchEngine:
         return self.batch_search([query], limit, filters, sort, offset)[0]
 
     def _fuse(
-        self, query: str, bm25: list[tuple[str, float]], depth: int, filters: Filters | None
+        self, index: VectorIndex, query: str, bm25: list[tuple[str, float]], depth: int, filters: Filters | None
     ) -> list[tuple[str, float]]:
-        assert self.dense is not None
         text = " ".join(query.split())[:MAX_QUERY_CHARS]
-        dense = self.dense.search(text, depth * (3 if filters else 1))
+        dense = index.search(text, depth * (3 if filters else 1))
         if filters:
             found = self.store.get_many([pid for pid, _ in dense])
             dense = [(pid, s) for pid, s in dense if pid in found and matches(found[pid], filters)][:depth]
@@ -141,14 +191,14 @@ class SearchEngine:
         """Papers most like a stored one (raises PaperNotFound for an unknown id)."""
         paper = self.store.get(paper_id)
         text = f"{paper.title}\n{paper.abstract}"
-        vector = self.dense.vector_of(paper_id) if self.dense is not None else None
-        if vector is None:
+        dense = self.dense
+        vector = dense.vector_of(paper_id) if dense is not None else None
+        if dense is None or vector is None:
             hits = self.like_text(text, limit + 1)
         else:
-            assert self.dense is not None
             depth = max(CANDIDATES, limit + 1)
             bm25 = self.keyword.search(text, depth)
-            fused = self._combine(bm25, self.dense.search_vector(vector, depth))
+            fused = self._combine(bm25, dense.search_vector(vector, depth))
             hits = self._hits(fused[: limit + 1], 0)
         return [h for h in hits if h.paper.id != paper_id][:limit]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from papersift.store import Store
 SCHEMA_VERSION = 1
 EXACT_BELOW = 50_000  # brute force is exact and still fast for small corpora
 EMBED_BATCH = 256
+CHECKPOINT_S = 60.0  # a long backfill saves its progress this often, so a restart resumes it
 Progress = Callable[[int], None]
 
 
@@ -65,6 +67,19 @@ class VectorIndex:
                 found = cls.create_empty(directory, store, embedder, dtype)
             found._sync_locked(store, progress)
         return found
+
+    @classmethod
+    def load(cls, directory: Path, store: Store, embedder: Embedder, dtype: str = "f16") -> VectorIndex | None:
+        """What is on disk, possibly behind the store, without embedding anything; None if unusable."""
+        with index_lock(directory):
+            return cls._try_open(directory, store, embedder, dtype)
+
+    def is_current(self, store: Store) -> bool:
+        return int(self.state["rev"]) == store.revision()
+
+    def pending(self, store: Store) -> int:
+        """Papers changed since this index was last synced (an upper bound on what needs embedding)."""
+        return store.count_changed_since(int(self.state["rev"]))
 
     @classmethod
     def _try_open(cls, directory: Path, store: Store, embedder: Embedder, dtype: str) -> VectorIndex | None:
@@ -129,6 +144,7 @@ class VectorIndex:
             self._reload(view=False)
         pending: list[Paper] = []
         changed: set[str] = set()
+        saved = time.monotonic()
         for paper in store.iter_papers(since_rev=int(self.state["rev"])):
             slot = self.slot_of.get(paper.id)
             if slot is not None and (paper.hidden or self.hashes[slot] != paper.text_hash()):
@@ -141,6 +157,11 @@ class VectorIndex:
             if len(pending) >= EMBED_BATCH * 8:
                 self._add(pending, progress)
                 pending = []
+                if time.monotonic() - saved > CHECKPOINT_S:
+                    # saved under the old rev: a resumed sync walks the same papers and skips every
+                    # one whose text hash already has a vector
+                    self._save()
+                    saved = time.monotonic()
         self._add(pending, progress)
         self.state["rev"] = target
         self._save()

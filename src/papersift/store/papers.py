@@ -112,6 +112,11 @@ class Store:
             values = dict(conn.execute(select(m.c.key, m.c.value).where(m.c.key.in_(("rev", "votes_rev")))).all())
         return int(values["rev"]), int(values["votes_rev"])
 
+    def count_changed_since(self, rev: int) -> int:
+        with self.engine.connect() as conn:
+            query = select(func.count()).select_from(self.papers).where(self.papers.c.rev > rev)
+            return int(conn.execute(query).scalar_one())
+
     def iter_papers(self, since_rev: int = 0, batch: int = 2000) -> Iterator[Paper]:
         """Papers changed after `since_rev`, in rev order, fetched in keyset-paged batches."""
         last_rev, last_id = since_rev, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -12,9 +13,12 @@ from papersift.store.accounts import Accounts
 
 SYNC_EVERY = 10.0  # seconds between checks for changes made by other processes (cron ingest)
 
+log = logging.getLogger("papersift.web")
+
 
 class Site:
-    """Opened once per app; `search` keeps the index in step with the store, at most every few seconds."""
+    """Opened once per app; `search` keeps BM25 in step with the store at most every few seconds, and a
+    background thread embeds new papers, so pages never wait for the (slow) embedding model."""
 
     def __init__(self, settings: Settings, store: Store, owns_store: bool) -> None:
         self.settings = settings
@@ -24,7 +28,9 @@ class Site:
         self._engine: SearchEngine | None = None
         self._lock = threading.Lock()
         self._checked = 0.0
-        self._revision = -1
+        self._stop = threading.Event()
+        self._wake = threading.Event()  # set when BM25 saw papers that have no vector yet
+        self._embedder_thread: threading.Thread | None = None
 
     @property
     def search(self) -> SearchEngine:
@@ -36,16 +42,47 @@ class Site:
         return self._engine
 
     def sync_index(self) -> None:
-        """Open or bring the index up to date; one thread at a time, since the index has one writer."""
+        """Open or bring BM25 up to date; one thread at a time, since the index has one writer."""
         with self._lock:
-            revision = self.store.revision()
             if self._engine is None:
-                self._engine = SearchEngine.open(self.store, self.settings)
-            elif revision != self._revision:
-                self._engine.sync()
-            self._revision = revision
+                self._engine = SearchEngine.open(self.store, self.settings, embed=False)
+                if self.settings.embedder != "none":
+                    self._embedder_thread = threading.Thread(target=self._embed_loop, name="embedder", daemon=True)
+                    self._embedder_thread.start()
+            else:  # cheap when nothing changed; also sets aside a dense index that fell behind
+                self._engine.sync(embed=False)
+                if self._engine.dense is None:
+                    self._wake.set()
             self._checked = time.monotonic()
 
+    def _embed_loop(self) -> None:
+        """Embed papers that lack vectors, then look again every few seconds; errors are logged, not fatal."""
+        while not self._stop.is_set():
+            engine = self._engine
+            try:
+                if engine is not None and engine.vectors_pending():
+                    started = time.monotonic()
+                    changed = engine.sync_vectors()
+                    log.info("embedded %d papers in %.1fs; hybrid ranking on", changed, time.monotonic() - started)
+            except Exception:
+                log.exception("embedding new papers failed; search stays keyword-only, retrying")
+            self._wake.wait(SYNC_EVERY)
+            self._wake.clear()
+
+    def wait_for_vectors(self, timeout: float) -> bool:
+        """True once dense ranking is on (for tests and health checks); False after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            engine = self.search
+            if engine.dense is not None or engine.vectors_pending() == 0:
+                return True
+            time.sleep(0.05)
+        return False
+
     def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._embedder_thread is not None:
+            self._embedder_thread.join(timeout=30)
         if self.owns_store:
             self.store.close()
