@@ -51,17 +51,17 @@ def filled(sqlite_store: Store) -> Store:
 def test_sync_embeds_each_text_once(filled: Store, tmp_path: Path) -> None:
     embedder = CountingEmbedder()
     index = VectorIndex.open(tmp_path / "dense", filled, embedder)
-    assert len(index) == 3 and embedder.calls == 3
+    assert len(index) == 3 and embedder.calls == 6  # each paper: its title and one window of its abstract
     assert index.search("protein folding", 1)[0][0] == "a"
     with filled.write() as w:
         w.update([paper("a", "Protein structure prediction", "Folding proteins with attention networks.", upvotes=5)])
         w.update([paper("c", "Speech synthesis", "Generating speech.")])
         w.set_hidden("b", True)
     assert index.sync(filled) == 2  # c re-embedded, b dropped; a's text did not change
-    assert embedder.calls == 4
+    assert embedder.calls == 8
     assert "b" not in [pid for pid, _ in index.search("galaxy lensing", 3)]
     reopened = VectorIndex.open(tmp_path / "dense", filled, embedder)  # memory-mapped, nothing to do
-    assert embedder.calls == 4 and len(reopened) == 2
+    assert embedder.calls == 8 and len(reopened) == 2
     assert reopened.search("speech synthesis", 1)[0][0] == "c"
 
 
@@ -72,6 +72,25 @@ def test_damaged_or_foreign_index_is_rebuilt(filled: Store, tmp_path: Path) -> N
     assert len(VectorIndex.open(tmp_path / "dense", filled, HashEmbedder(64))) == 3  # another model: rebuilt
     (tmp_path / "dense" / "slots.tsv").write_text("nonsense")
     assert len(VectorIndex.open(tmp_path / "dense", filled, HashEmbedder(64))) == 3
+    (tmp_path / "dense" / "passages.f16").write_bytes(b"")  # passage vectors lost: rebuilt, not half-scored
+    rebuilt = VectorIndex.open(tmp_path / "dense", filled, HashEmbedder(64))
+    assert len(rebuilt) == 3 and (tmp_path / "dense" / "passages.f16").stat().st_size > 0
+
+
+def test_a_paper_is_scored_by_its_best_passage(sqlite_store: Store, tmp_path: Path) -> None:
+    """One matching sentence in a long abstract on other topics: the passage signal finds it."""
+    filler = "".join(f"We also study topic {w} in depth." for w in ("alpha", "beta", "gamma", "delta", "epsilon"))
+    with sqlite_store.write() as w:
+        w.insert([paper("long", "Assorted results", filler + "Graphene superconductivity appears at low angles.")])
+    embedder = HashEmbedder(256)
+    index = VectorIndex.open(tmp_path / "dense", sqlite_store, embedder)
+    assert index.count[index.slot_of["long"]] == 4  # the title + three windows of two sentences
+    query = embedder.embed_query("graphene superconductivity")
+    whole, best = index.scores(query, ["long", "unknown"])
+    assert set(whole) == set(best) == {"long"}
+    assert best["long"] > whole["long"] + 0.1
+    reopened = VectorIndex.open(tmp_path / "dense", sqlite_store, embedder)  # memory-mapped passages
+    assert reopened.scores(query, ["long"]) == (whole, best)
 
 
 def test_hybrid_engine_fuses_and_filters(filled: Store, tmp_path: Path) -> None:

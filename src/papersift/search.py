@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from papersift.errors import ConfigError, QueryError
 from papersift.index.embed import Embedder
-from papersift.index.fusion import convex, rrf
+from papersift.index.fusion import rrf, zscore_convex
 from papersift.index.keyword import MAX_QUERY_CHARS, Filters, KeywordIndex
 from papersift.index.vectors import VectorIndex
 from papersift.models import Paper
@@ -57,15 +59,17 @@ class SearchEngine:
         store: Store,
         keyword: KeywordIndex,
         dense: VectorIndex | None = None,
-        fusion: str = "rrf",
-        dense_weight: float = 0.5,
+        fusion: str = "convex",
+        dense_weight: float = 0.2,
         rrf_k: float = 60.0,
+        passage_weight: float = 0.5,
     ) -> None:
         self.store = store
         self.keyword = keyword
         self.dense = dense  # used only while it holds a vector for every paper: see `sync`
         self.fusion = fusion
         self.dense_weight = dense_weight
+        self.passage_weight = passage_weight
         self.rrf_k = rrf_k
         self._vectors: tuple[Path, Embedder, str] | None = None
         self._stale: VectorIndex | None = None  # a dense index behind the store, waiting for `sync_vectors`
@@ -79,7 +83,9 @@ class SearchEngine:
         `papersift index`) has embedded what changed: minutes per thousands of papers on a CPU.
         """
         keyword = KeywordIndex.open(settings.index_dir / "keyword", store)
-        engine = cls(store, keyword, None, settings.fusion, settings.dense_weight, settings.rrf_k)
+        engine = cls(
+            store, keyword, None, settings.fusion, settings.dense_weight, settings.rrf_k, settings.passage_weight
+        )
         if settings.embedder != "none":
             from papersift.index.embed import EmbedderUnavailable, make_embedder
 
@@ -175,17 +181,28 @@ class SearchEngine:
         self, index: VectorIndex, query: str, bm25: list[tuple[str, float]], depth: int, filters: Filters | None
     ) -> list[tuple[str, float]]:
         text = " ".join(query.split())[:MAX_QUERY_CHARS]
-        dense = index.search(text, depth * (3 if filters else 1))
+        vector = index.embedder.embed_query(text)
+        dense = index.search_vector(vector, depth * (3 if filters else 1))
         if filters:
             found = self.store.get_many([pid for pid, _ in dense])
             dense = [(pid, s) for pid, s in dense if pid in found and matches(found[pid], filters)][:depth]
-        return self._combine(bm25, dense)
+        return self.combine(index, vector, bm25, dense)
 
-    def _combine(self, bm25: list[tuple[str, float]], dense: list[tuple[str, float]]) -> list[tuple[str, float]]:
-        weights = [1.0 - self.dense_weight, self.dense_weight]
-        if self.fusion == "convex":
-            return convex([bm25, dense], weights)
-        return rrf([bm25, dense], k=self.rrf_k, weights=[2 * w for w in weights])
+    def combine(
+        self, index: VectorIndex, vector: np.ndarray, bm25: list[tuple[str, float]], dense: list[tuple[str, float]]
+    ) -> list[tuple[str, float]]:
+        """One ranking from the keyword and dense candidate lists, as configured (public for the benchmark)."""
+        weights = self.weights
+        if self.fusion == "rrf":
+            return rrf([bm25, dense], k=self.rrf_k, weights=[2 * weights[0], 2 * (weights[1] + weights[2])])
+        candidates = list(dict.fromkeys([pid for pid, _ in bm25] + [pid for pid, _ in dense]))
+        whole, best = index.scores(vector, candidates)
+        return zscore_convex([dict(bm25), whole, best], weights, candidates)
+
+    @property
+    def weights(self) -> tuple[float, float, float]:
+        """(keyword, paper vector, best passage) weights of the fusion."""
+        return (max(0.0, 1.0 - self.dense_weight - self.passage_weight), self.dense_weight, self.passage_weight)
 
     def related(self, paper_id: str, limit: int = 10) -> list[SearchHit]:
         """Papers most like a stored one (raises PaperNotFound for an unknown id)."""
@@ -197,8 +214,7 @@ class SearchEngine:
             hits = self.like_text(text, limit + 1)
         else:
             depth = max(CANDIDATES, limit + 1)
-            bm25 = self.keyword.search(text, depth)
-            fused = self._combine(bm25, dense.search_vector(vector, depth))
+            fused = self.combine(dense, vector, self.keyword.search(text, depth), dense.search_vector(vector, depth))
             hits = self._hits(fused[: limit + 1], 0)
         return [h for h in hits if h.paper.id != paper_id][:limit]
 

@@ -46,7 +46,16 @@ class Settings(BaseSettings):
         description="How keyword and dense rankings are combined (convex w=0.5 was best on SciFact train queries).",
     )
     dense_weight: float = Field(
-        default=0.5, ge=0, le=1, description="Weight of the dense ranking in fusion (keyword gets the rest)."
+        default=0.2,
+        ge=0,
+        le=1,
+        description="Weight of the paper-vector similarity in fusion; keyword gets 1 - dense - passage weights.",
+    )
+    passage_weight: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Weight of the best-matching passage's similarity in fusion (convex only).",
     )
     rrf_k: float = Field(default=60.0, gt=0, description="The k of reciprocal-rank fusion.")
     workers: int = Field(

@@ -1,14 +1,18 @@
 """Fusing ranked lists from the keyword and dense retrievers into one ranking.
 
-Two standard rules, both cheap and tuned on SciFact *train* queries only (see benchmarks/):
+Standard rules, all cheap and tuned on SciFact *train* queries only (`papersift bench relevance`):
 - reciprocal-rank fusion, Cormack, Clarke & Büttcher (SIGIR 2009): score(d) = sum_i w_i / (k + rank_i(d));
-- a convex combination of per-list min-max normalised scores (Bruch, Gai & Ingber, "An Analysis of
-  Fusion Functions for Hybrid Retrieval", TOIS 2023), which uses the score gaps RRF throws away.
+- a convex combination of normalised scores (Bruch, Gai & Ingber, "An Analysis of Fusion Functions
+  for Hybrid Retrieval", TOIS 2023), which uses the score gaps RRF throws away: `zscore_convex`,
+  over one candidate set scored by every signal (BM25, paper vector, best passage), each
+  standardised over the candidates. This is what the search engine ranks with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 Ranked = Sequence[tuple[str, float]]
 
@@ -23,21 +27,22 @@ def rrf(lists: Sequence[Ranked], k: float = 60.0, weights: Sequence[float] | Non
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
-def _minmax(ranked: Ranked) -> dict[str, float]:
-    if not ranked:
-        return {}
-    values = [s for _, s in ranked]
-    low, high = min(values), max(values)
-    span = high - low
-    if span <= 0:
-        return {doc: 1.0 for doc, _ in ranked}
-    return {doc: (score - low) / span for doc, score in ranked}
+def zscore_convex(
+    signals: Sequence[Mapping[str, float]], weights: Sequence[float], candidates: Sequence[str]
+) -> list[tuple[str, float]]:
+    """sum_i w_i * zscore_i over `candidates`; a candidate a signal did not score gets its minimum.
 
-
-def convex(lists: Sequence[Ranked], weights: Sequence[float]) -> list[tuple[str, float]]:
-    """sum_i w_i * minmax_i(score); a document missing from a list scores that list's minimum (0)."""
-    scores: dict[str, float] = {}
-    for ranked, weight in zip(lists, weights, strict=True):
-        for doc, norm in _minmax(ranked).items():
-            scores[doc] = scores.get(doc, 0.0) + weight * norm
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    z-scores rather than min-max because one outlier (a near-duplicate title) squeezed every other
+    min-max score towards zero; on SciFact train queries z-scores were better by 0.3 nDCG points.
+    """
+    if not candidates:
+        return []
+    total = np.zeros(len(candidates))
+    for signal, weight in zip(signals, weights, strict=True):
+        if not weight or not signal:
+            continue
+        floor = min(signal.values())
+        x = np.array([signal.get(c, floor) for c in candidates], dtype=np.float64)
+        total += weight * (x - x.mean()) / (x.std() + 1e-9)
+    order = sorted(range(len(candidates)), key=lambda i: (-total[i], candidates[i]))
+    return [(candidates[i], float(total[i])) for i in order]

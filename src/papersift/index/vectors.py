@@ -1,8 +1,16 @@
 """Dense vector index on usearch (HNSW), kept in step with the store like the keyword index.
 
-Files in the directory: `hnsw.usearch` (the graph + vectors, memory-mapped when nothing needs
-adding), `slots.tsv` (slot -> paper id and text hash), `state.json` (schema, model, store
-revision). A paper whose title and abstract are unchanged keeps its vector: embeddings are paid
+A paper is embedded as passages: its title, and its abstract in windows of two sentences (see
+`passages`). Measured on SciFact (train queries), scoring a paper by its best passage
+("max-sim") beats one vector per abstract: dense nDCG@10 0.69 vs 0.65, because a claim usually
+matches one finding, and a 256-token model truncates long abstracts. The HNSW graph holds one
+vector per paper, the normalised mean of its passages (as good as embedding the whole abstract, at
+no extra cost), for the first-stage search; passage vectors re-score the candidates.
+
+Files in the directory: `hnsw.usearch` (the graph + paper vectors, memory-mapped when nothing
+needs adding), `passages.f16` (append-only float16 passage vectors, memory-mapped), `slots.tsv`
+(slot -> paper id, text hash, first passage, passage count), `state.json` (schema, model, store
+revision). A paper whose title and abstract are unchanged keeps its vectors: embeddings are paid
 once per text hash. Anything missing, foreign, from another model or unreadable is rebuilt.
 """
 
@@ -10,9 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +40,34 @@ from papersift.index.lock import index_lock, newer_state
 from papersift.models import Paper
 from papersift.store import Store
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 EXACT_BELOW = 50_000  # brute force is exact and still fast for small corpora
 EMBED_BATCH = 256
+PASSAGES_FILE = "passages.f16"
 CHECKPOINT_S = 60.0  # a long backfill saves its progress this often, so a restart resumes it
 Progress = Callable[[int], None]
 
 
-def paper_text(paper: Paper) -> str:
-    """What a paper is embedded as: title and abstract, the fields a reader judges relevance on."""
-    return f"{paper.title}. {paper.abstract}" if paper.abstract else paper.title
+_SENTENCE_END = re.compile(r"(?<=[a-z0-9)\]%][.!?])\s*(?=[A-Z])")  # also "x.The": abstracts lose spaces
+SENTENCES_PER_PASSAGE = 2
+MAX_PASSAGES = 16  # a runaway "abstract" (a whole paper pasted in) costs at most this many vectors
+
+
+def passages(paper: Paper) -> list[str]:
+    """What a paper is embedded as: its title, and its abstract in windows of two sentences.
+
+    Windows without the title prefixed: prefixing it cost 0.8 nDCG points on SciFact train queries
+    (and 20% more tokens), since every window then looked alike.
+    """
+    title = paper.title.strip()
+    sentences = [s for s in _SENTENCE_END.split(paper.abstract.strip()) if s]
+    step = max(SENTENCES_PER_PASSAGE, -(-len(sentences) // (MAX_PASSAGES - 1)))
+    windows = [" ".join(sentences[i : i + step]) for i in range(0, len(sentences), step)]
+    return [title, *windows] if title or not windows else windows
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12), dtype=np.float32)
 
 
 class VectorIndex:
@@ -53,6 +81,9 @@ class VectorIndex:
         self.ids: list[str] = []
         self.hashes: list[str] = []
         self.slot_of: dict[str, int] = {}
+        self.first: list[int] = []  # slot -> index of its first passage vector in passages.f16
+        self.count: list[int] = []  # slot -> number of passage vectors
+        self._passages: np.ndarray = np.zeros((0, embedder.dim), dtype=np.float16)  # memory-mapped
         self._viewing = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -99,9 +130,14 @@ class VectorIndex:
             return None
 
     def _load(self, view: bool) -> None:
-        lines = (self.directory / "slots.tsv").read_text().splitlines()
-        self.ids = [line.split("\t", 1)[0] for line in lines]
-        self.hashes = [line.split("\t", 1)[1] for line in lines]
+        rows = [line.split("\t") for line in (self.directory / "slots.tsv").read_text().splitlines()]
+        self.ids = [r[0] for r in rows]
+        self.hashes = [r[1] for r in rows]
+        self.first = [int(r[2]) for r in rows]
+        self.count = [int(r[3]) for r in rows]
+        self._map_passages()
+        if rows and self.first[-1] + self.count[-1] > len(self._passages):
+            raise ValueError("passage vectors are missing")
         self.slot_of = {pid: slot for slot, pid in enumerate(self.ids) if pid}
         path = str(self.directory / "hnsw.usearch")
         if view:
@@ -117,7 +153,8 @@ class VectorIndex:
         self.index.save(str(tmp))
         tmp.replace(self.directory / "hnsw.usearch")
         slots = self.directory / "slots.tsv.tmp"
-        slots.write_text("".join(f"{pid}\t{h}\n" for pid, h in zip(self.ids, self.hashes, strict=True)))
+        rows = zip(self.ids, self.hashes, self.first, self.count, strict=True)
+        slots.write_text("".join(f"{pid}\t{h}\t{first}\t{n}\n" for pid, h, first, n in rows))
         slots.replace(self.directory / "slots.tsv")
         state = self.directory / "state.json.tmp"
         state.write_text(json.dumps(self.state))
@@ -183,14 +220,48 @@ class VectorIndex:
         }
         return cls(directory, embedder, state)
 
-    def add_vectors(self, ids: Sequence[str], vectors: np.ndarray, text_hashes: Sequence[str]) -> None:
-        """Load vectors computed elsewhere; `text_hashes` (Paper.text_hash) keep later syncs incremental."""
+    def add_vectors(
+        self,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        text_hashes: Sequence[str],
+        passage_vectors: Sequence[np.ndarray] | None = None,
+    ) -> None:
+        """Load vectors computed elsewhere; `text_hashes` (Paper.text_hash) keep later syncs incremental.
+
+        Without `passage_vectors` (one (k, dim) array per paper) a paper's vector is its only passage.
+        """
+        groups = list(passage_vectors) if passage_vectors is not None else [v[None, :] for v in vectors]
+        self._append(ids, _unit(np.asarray(vectors, dtype=np.float32)), text_hashes, groups)
+
+    def _append(
+        self, ids: Sequence[str], vectors: np.ndarray, text_hashes: Sequence[str], groups: Sequence[np.ndarray]
+    ) -> None:
         first = len(self.ids)
+        start = self.first[-1] + self.count[-1] if self.first else 0
+        with (self.directory / PASSAGES_FILE).open("ab") as out:
+            out.seek(start * self.embedder.dim * 2)  # past any tail a crash left unreferenced
+            out.truncate()
+            for group in groups:
+                out.write(np.ascontiguousarray(group, dtype=np.float16).tobytes())
         self.index.add(np.arange(first, first + len(ids), dtype=np.uint64), vectors)
-        for pid, text_hash in zip(ids, text_hashes, strict=True):
+        for pid, text_hash, group in zip(ids, text_hashes, groups, strict=True):
             self.slot_of[pid] = len(self.ids)
             self.ids.append(pid)
             self.hashes.append(text_hash)
+            self.first.append(start)
+            self.count.append(len(group))
+            start += len(group)
+        self._map_passages()
+
+    def _map_passages(self) -> None:
+        path = self.directory / PASSAGES_FILE
+        size = path.stat().st_size if path.exists() else 0
+        rows = size // (2 * self.embedder.dim)
+        if rows == 0:
+            self._passages = np.zeros((0, self.embedder.dim), dtype=np.float16)
+        else:
+            self._passages = np.memmap(path, dtype=np.float16, mode="r", shape=(rows, self.embedder.dim))
 
     def commit(self, store: Store) -> None:
         """Declare the index current with the store and save it."""
@@ -206,14 +277,12 @@ class VectorIndex:
     def _add(self, papers: Sequence[Paper], progress: Progress | None) -> None:
         if not papers:
             return
-        vectors = self.embedder.embed_documents([paper_text(p) for p in papers])
-        first = len(self.ids)
-        keys = np.arange(first, first + len(papers), dtype=np.uint64)
-        self.index.add(keys, vectors)
-        for paper in papers:
-            self.slot_of[paper.id] = len(self.ids)
-            self.ids.append(paper.id)
-            self.hashes.append(paper.text_hash())
+        texts = [passages(p) for p in papers]
+        flat = self.embedder.embed_documents([t for group in texts for t in group])
+        bounds = np.cumsum([0, *(len(group) for group in texts)])
+        groups = [flat[a:b] for a, b in pairwise(bounds)]
+        means = _unit(np.stack([g.mean(axis=0) for g in groups]))
+        self._append([p.id for p in papers], means, [p.text_hash() for p in papers], groups)
         if progress:
             progress(len(papers))
 
@@ -240,3 +309,17 @@ class VectorIndex:
         if slot is None:
             return None
         return np.asarray(self.index.get(slot), dtype=np.float32)
+
+    def scores(self, vector: np.ndarray, paper_ids: Sequence[str]) -> tuple[dict[str, float], dict[str, float]]:
+        """For each paper with vectors: (cosine with its paper vector, best cosine with any of its passages)."""
+        slots = [(pid, self.slot_of[pid]) for pid in dict.fromkeys(paper_ids) if pid in self.slot_of]
+        if not slots:
+            return {}, {}
+        keys = np.array([slot for _, slot in slots], dtype=np.uint64)
+        paper_vectors = np.asarray(self.index.get(keys), dtype=np.float32).reshape(len(slots), -1)
+        whole = paper_vectors @ vector
+        rows = np.concatenate([np.arange(self.first[s], self.first[s] + self.count[s]) for _, s in slots])
+        starts = np.cumsum([0] + [self.count[s] for _, s in slots[:-1]])
+        best = np.maximum.reduceat(np.asarray(self._passages[rows], dtype=np.float32) @ vector, starts)
+        ids = [pid for pid, _ in slots]
+        return dict(zip(ids, whole.tolist(), strict=True)), dict(zip(ids, best.tolist(), strict=True))
