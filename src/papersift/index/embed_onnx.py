@@ -11,11 +11,15 @@ onnxruntime version and this builder's version, so a stale export is never reuse
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
+import logging
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -32,6 +36,8 @@ from papersift.index.embed import (
     model_cache_dir,
     packaged_model_dir,
 )
+
+log = logging.getLogger("papersift.embed")
 
 BUILD_VERSION = 1  # bump when export/optimise/quantise settings change
 FP32_FILE = "model.onnx"
@@ -65,15 +71,46 @@ def build_minilm_onnx(force: bool = False, cache_dir: Path | None = None) -> Pat
     if not force and (dest / "manifest.json").is_file():
         return dest
     try:
-        import torch
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-        from onnxruntime.transformers.optimizer import optimize_model
-        from transformers import AutoModel
+        import onnx  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+        from onnxruntime.quantization import quantize_dynamic  # noqa: F401
     except ImportError as e:
-        raise EmbedderUnavailable("building the ONNX model needs torch, transformers and onnxruntime") from e
-    import onnx
-
+        raise EmbedderUnavailable("building the ONNX model needs torch, transformers, onnx and onnxruntime") from e
     started = time.perf_counter()
+    log.warning("building the ONNX embedding model once (about 30 s, offline, from the packaged weights)")
+    with _quiet_build():
+        _build(dest, started)
+    return dest
+
+
+@contextlib.contextmanager
+def _quiet_build() -> Iterator[None]:
+    """Silence the load reports, tracer warnings and hints the export's libraries print for their developers."""
+    import transformers
+
+    root, verbosity = logging.getLogger(), transformers.logging.get_verbosity()
+    level = root.level
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+        transformers.logging.set_verbosity(verbosity)
+        transformers.logging.enable_progress_bar()
+
+
+def _build(dest: Path, started: float) -> None:
+    import onnx
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+    from transformers import AutoModel
+
     src = packaged_model_dir()
     tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -132,7 +169,6 @@ def build_minilm_onnx(force: bool = False, cache_dir: Path | None = None) -> Pat
         os.replace(tmp, dest)
     except OSError:  # another process won the race with an identical build
         shutil.rmtree(tmp, ignore_errors=True)
-    return dest
 
 
 def _verify(art: Path, model: Any) -> dict[str, float]:
