@@ -462,12 +462,17 @@ def bench_relevance(folder: Path, embedder: str, home: Path | None) -> None:
     show_default=True,
 )
 @click.option("--embedder", default="minilm-onnx-int8", show_default=True, help="Model that embeds the queries.")
-def bench_latency(n: int, data: Path, embedder: str) -> None:
-    """End-to-end query latency (p50/p99) and peak memory over N papers; JSON summary last."""
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Build into this directory and keep it, so a re-run only measures.",
+)
+def bench_latency(n: int, data: Path, embedder: str, keep: Path | None) -> None:
+    """End-to-end query latency (p50/p99) and serving memory over N papers; JSON summary last."""
     from papersift.bench import latency
 
     with _errors():
-        latency.main(data, n, embedder)
+        latency.main(data, n, embedder, keep)
 
 
 main.add_command(digest)
