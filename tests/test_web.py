@@ -448,6 +448,7 @@ def test_search_answers_at_once_and_turns_hybrid_when_vectors_arrive(tmp_path: P
         first = client.get("/api/papers/search", params={"q": "diffusion", "limit": 5})
         assert first.status_code == 200 and first.json()["items"]
         assert site.wait_for_vectors(60), "the background embedder did not finish"
+        assert client.get("/healthz").json()["vectors_pending"] == 0
         assert site.search.dense is not None and len(site.search.dense) == store.count()
         assert client.get("/api/papers/search", params={"q": "diffusion", "limit": 5}).json()["items"]
         with store.write() as w:

@@ -144,6 +144,11 @@ class SearchEngine:
             self._stale = index
         return changed
 
+    @property
+    def embeds(self) -> bool:
+        """An embedder is configured (and loaded): ranking is hybrid whenever `dense` is set."""
+        return self._vectors is not None
+
     def vectors_pending(self) -> int:
         """Papers whose vectors are not in the dense index yet (0 when dense ranking is on or off)."""
         if self._vectors is None or self.dense is not None:

@@ -75,11 +75,12 @@ def healthz(request: Request) -> Response:
     site: Site = request.app.state.site
     try:
         revision = site.store.revision()
+        pending = site.vectors_pending()
     except PapersiftError as exc:
         return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
     except Exception:
         return JSONResponse({"status": "unavailable", "error": "store unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "revision": revision})
+    return JSONResponse({"status": "ok", "revision": revision, "vectors_pending": pending})
 
 
 @router.get("/")

@@ -69,12 +69,17 @@ class Site:
             self._wake.wait(SYNC_EVERY)
             self._wake.clear()
 
+    def vectors_pending(self) -> int | None:
+        """Papers still waiting for vectors (keyword-only ranking meanwhile); None before the first search."""
+        engine = self._engine
+        return engine.vectors_pending() if engine is not None else None
+
     def wait_for_vectors(self, timeout: float) -> bool:
         """True once dense ranking is on (for tests and health checks); False after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             engine = self.search
-            if engine.dense is not None or engine.vectors_pending() == 0:
+            if engine.dense is not None or not engine.embeds:
                 return True
             time.sleep(0.05)
         return False
