@@ -185,6 +185,7 @@ def test_benchmarks_print_a_json_summary(tmp_path: Path) -> None:
     assert code == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["papers"] == 3000 and 0 < summary["query_ms_p50"] <= summary["query_ms_p99"]
+    assert summary["serve_max_rss_mb"] > 0  # measured in the fresh serving process
     keep = str(tmp_path / "keep")
     code, out, err = run(tmp_path, "bench", "relevance", "--beir", str(scifact), "--embedder", "hash", "--keep", keep)
     assert code == 0, err

@@ -108,3 +108,22 @@ def test_empty_and_hostile_queries(filled: Store, tmp_path: Path) -> None:
         index.search("  \x00 ")
     for hostile in ['title:"unclosed', "((((", "a" * 100_000, "NOT", "id:1 OR *", "\udcff\ud800"]:
         index.search(hostile)  # forgiven: results or none, never an exception
+
+
+def test_plain_words_and_query_syntax_rank_alike(sqlite_store: Store, tmp_path: Path) -> None:
+    """Plain words take the flat fast path; syntax goes to tantivy's parser; both see split words as phrases."""
+    with sqlite_store.write() as w:
+        w.insert(
+            [
+                paper("zero", "Zero-dimensional carbon dots", "Quantum dots of 0-dimensional carbon."),
+                paper("apart", "Carbon sheets", "Dimensional analysis of 0 defects in carbon sheets."),
+                paper("other", "Protein folding", "Attention networks fold proteins."),
+            ]
+        )
+    index = KeywordIndex.open(tmp_path / "kw", sqlite_store)
+    flat = index.search("0-dimensional carbon", 3)
+    assert ids(flat)[0] == "zero"  # the phrase "0 dimension" matches only where the words are adjacent
+    parsed = index.search('"0-dimensional" carbon', 3)  # a quote: the query parser's path
+    assert ids(parsed)[0] == "zero" and set(ids(parsed)) == set(ids(flat))
+    assert ids(index.search("carbon -dots", 3)) == ["apart"]  # excluded words still work
+    assert index.search("the of and", 3) == []  # only stop words: nothing to match, no error

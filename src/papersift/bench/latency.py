@@ -124,12 +124,29 @@ def measure(home: Path, embedder_spec: str, queries: int = 200) -> dict[str, Any
         engine.search(text, 10)
         times.append((time.perf_counter() - t0) * 1000)
     store.close()
+    memory = _memory_mb()
     return {
         "query_ms_p50": round(percentile(times, 50), 2),
         "query_ms_p99": round(percentile(times, 99), 2),
         "serve_open_s": round(open_s, 1),
-        "serve_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "serve_max_rss_mb": memory["VmHWM"],
+        "serve_rss_anon_mb": memory["RssAnon"],
+        "serve_rss_file_mb": memory["RssFile"],
     }
+
+
+def _memory_mb() -> dict[str, int]:
+    """This process's peak and current resident memory, split into its own (anonymous) pages and
+    memory-mapped index files (page cache: shared between server workers, reclaimable).
+
+    From /proc, not getrusage: after fork + exec, ru_maxrss still counts the parent's pages.
+    """
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmHWM", "RssAnon", "RssFile"):
+            fields[key] = int(value.split()[0]) // 1024
+    return fields
 
 
 def run(data: Path, n: int, embedder_spec: str, home: Path | None = None) -> dict[str, Any]:

@@ -7,7 +7,9 @@ indexed, store identity). Anything missing, stale, foreign or unreadable is rebu
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,8 +61,9 @@ def _schema() -> tantivy.Schema:
     return builder.build()
 
 
-def _register(index: tantivy.Index) -> None:
-    english = (
+@functools.cache
+def _english() -> tantivy.TextAnalyzer:
+    return (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
         .filter(tantivy.Filter.remove_long(40))
         .filter(tantivy.Filter.lowercase())
@@ -69,14 +72,25 @@ def _register(index: tantivy.Index) -> None:
         .filter(tantivy.Filter.stemmer("english"))
         .build()
     )
-    names = (
+
+
+@functools.cache
+def _names() -> tantivy.TextAnalyzer:
+    return (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
         .filter(tantivy.Filter.lowercase())
         .filter(tantivy.Filter.ascii_fold())
         .build()
     )
-    index.register_tokenizer(ANALYZER, english)
-    index.register_tokenizer(NAME_ANALYZER, names)
+
+
+def _register(index: tantivy.Index) -> None:
+    index.register_tokenizer(ANALYZER, _english())
+    index.register_tokenizer(NAME_ANALYZER, _names())
+
+
+# Query syntax a reader may type: phrases, fields, required/excluded words, boolean operators, ranges.
+_SYNTAX = re.compile(r'["():^~*\[\]{}]|(?:^|\s)[+-]|\b(?:AND|OR|NOT|TO)\b')
 
 
 def _as_datetime(day: date) -> datetime:
@@ -220,8 +234,36 @@ class KeywordIndex:
         cleaned = " ".join(text.split())[:MAX_QUERY_CHARS]
         if not cleaned:
             raise QueryError("empty query: type some words to search for")
+        if not _SYNTAX.search(cleaned):
+            flat = self._flat_query(cleaned)
+            if flat is not None:
+                return flat
         query, _errors = self.index.parse_query_lenient(cleaned, SEARCH_FIELDS, field_boosts=FIELD_BOOSTS)
         return query
+
+    def _flat_query(self, text: str) -> tantivy.Query | None:
+        """Plain words as one flat OR of (field, word) clauses, with the query parser's fields, boosts and
+        phrases for words the analyzer splits ("1,000", "0-dimensional"); a repeated word counts once.
+        Why: tantivy skips blocks that cannot reach the top k (block-max WAND) only in a flat union; at
+        1M papers this is 5.3 ms instead of the parser's 14 ms per query (p50). BM25 nDCG@10 on SciFact:
+        train 0.690 vs the parser's 0.687, test 0.688 vs 0.690.
+        """
+        clauses, seen = [], set()
+        for word in text.split():
+            for field, analyzer in (("body", _english()), ("title", _english()), ("authors", _names())):
+                tokens = analyzer.analyze(word)
+                if not tokens or (field, *tokens) in seen:  # a repeated word counts once, as in the parser
+                    continue
+                seen.add((field, *tokens))
+                if len(tokens) == 1:
+                    query = tantivy.Query.term_query(self.schema, field, tokens[0])
+                else:
+                    query = tantivy.Query.phrase_query(self.schema, field, list[str | tuple[int, str]](tokens))
+                boost = FIELD_BOOSTS[field]
+                clauses.append(
+                    (tantivy.Occur.Should, query if boost == 1.0 else tantivy.Query.boost_query(query, boost))
+                )
+        return tantivy.Query.boolean_query(clauses) if clauses else None
 
     def _filter_query(self, filters: Filters) -> tantivy.Query:
         must: list[tuple[tantivy.Occur, tantivy.Query]] = []
