@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mmap
 import re
 import shutil
 import time
@@ -260,8 +261,13 @@ class VectorIndex:
         rows = size // (2 * self.embedder.dim)
         if rows == 0:
             self._passages = np.zeros((0, self.embedder.dim), dtype=np.float16)
-        else:
-            self._passages = np.memmap(path, dtype=np.float16, mode="r", shape=(rows, self.embedder.dim))
+            return
+        with path.open("rb") as handle:
+            mapped = mmap.mmap(handle.fileno(), rows * 2 * self.embedder.dim, access=mmap.ACCESS_READ)
+        # queries read a few scattered rows: without this, kernel read-ahead made 200 queries at 1M
+        # papers pull 1.1 GB of this file into memory instead of ~0.2 GB
+        mapped.madvise(mmap.MADV_RANDOM)
+        self._passages = np.frombuffer(mapped, dtype=np.float16).reshape(rows, self.embedder.dim)
 
     def commit(self, store: Store) -> None:
         """Declare the index current with the store and save it."""
