@@ -59,7 +59,7 @@ def test_sync_embeds_each_text_once(filled: Store, tmp_path: Path) -> None:
         w.update([paper("c", "Speech synthesis", "Generating speech.")])
         w.set_hidden("b", True)
     assert index.sync(filled) == 2  # c re-embedded, b dropped; a's text did not change
-    assert embedder.calls == 8
+    assert embedder.calls == 8 and index._viewing  # saved, then mapped rather than kept as a private copy
     assert "b" not in [pid for pid, _ in index.search("galaxy lensing", 3)]
     reopened = VectorIndex.open(tmp_path / "dense", filled, embedder)  # memory-mapped, nothing to do
     assert embedder.calls == 8 and len(reopened) == 2
