@@ -91,7 +91,7 @@ class VectorIndex:
 
     @classmethod
     def open(
-        cls, directory: Path, store: Store, embedder: Embedder, dtype: str = "f16", progress: Progress | None = None
+        cls, directory: Path, store: Store, embedder: Embedder, dtype: str = "i8", progress: Progress | None = None
     ) -> VectorIndex:
         with index_lock(directory):
             found = cls._try_open(directory, store, embedder, dtype)
@@ -101,7 +101,7 @@ class VectorIndex:
         return found
 
     @classmethod
-    def load(cls, directory: Path, store: Store, embedder: Embedder, dtype: str = "f16") -> VectorIndex | None:
+    def load(cls, directory: Path, store: Store, embedder: Embedder, dtype: str = "i8") -> VectorIndex | None:
         """What is on disk, possibly behind the store, without embedding anything; None if unusable."""
         with index_lock(directory):
             return cls._try_open(directory, store, embedder, dtype)
@@ -214,7 +214,7 @@ class VectorIndex:
         self.index, self._viewing = index, True
 
     @classmethod
-    def create_empty(cls, directory: Path, store: Store, embedder: Embedder, dtype: str = "f16") -> VectorIndex:
+    def create_empty(cls, directory: Path, store: Store, embedder: Embedder, dtype: str = "i8") -> VectorIndex:
         """A new, empty index for loading precomputed vectors with `add_vectors` (e.g. from a GPU box)."""
         if directory.exists():
             shutil.rmtree(directory)
