@@ -322,7 +322,7 @@ class VectorIndex:
         slot = self.slot_of.get(paper_id)
         if slot is None:
             return None
-        return np.asarray(self.index.get(slot), dtype=np.float32)
+        return _unit(np.asarray(self.index.get(slot), dtype=np.float32))  # i8 storage comes back scaled
 
     def scores(self, vector: np.ndarray, paper_ids: Sequence[str]) -> tuple[dict[str, float], dict[str, float]]:
         """For each paper with vectors: (cosine with its paper vector, best cosine with any of its passages)."""
@@ -330,7 +330,7 @@ class VectorIndex:
         if not slots:
             return {}, {}
         keys = np.array([slot for _, slot in slots], dtype=np.uint64)
-        paper_vectors = np.asarray(self.index.get(keys), dtype=np.float32).reshape(len(slots), -1)
+        paper_vectors = _unit(np.asarray(self.index.get(keys), dtype=np.float32).reshape(len(slots), -1))
         whole = paper_vectors @ vector
         rows = np.concatenate([np.arange(self.first[s], self.first[s] + self.count[s]) for _, s in slots])
         starts = np.cumsum([0] + [self.count[s] for _, s in slots[:-1]])
