@@ -28,7 +28,7 @@ import numpy as np
 import orjson
 
 from papersift.bench.metrics import percentile
-from papersift.index.embed import make_embedder
+from papersift.index.embed import l2_normalise, make_embedder
 from papersift.index.keyword import KeywordIndex
 from papersift.index.vectors import VectorIndex
 from papersift.ingest import ingest_records
@@ -94,17 +94,13 @@ def build(home: Path, data: Path, n: int, embedder_spec: str) -> None:
     papers = synthetic(listings, n)
     for start in range(0, n, batch):
         chunk = [next(papers) for _ in range(min(batch, n - start))]
-        vectors = _unit(rng.standard_normal((len(chunk), embedder.dim)).astype(np.float32))
+        vectors = l2_normalise(rng.standard_normal((len(chunk), embedder.dim)))
         noise = rng.standard_normal((len(chunk), PASSAGES, embedder.dim)).astype(np.float32)
-        passages = _unit(vectors[:, None, :] + 0.5 * noise / np.sqrt(embedder.dim))
+        passages = l2_normalise(vectors[:, None, :] + 0.5 * noise / np.sqrt(embedder.dim))
         dense.add_vectors([p.id for p in chunk], vectors, [p.text_hash() for p in chunk], list(passages))
     dense.commit(store)
     print(f"vector index: {len(dense):,} papers in {time.perf_counter() - started:.0f}s", flush=True)
     store.close()
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
 def measure(home: Path, embedder_spec: str, queries: int = 200) -> dict[str, Any]:

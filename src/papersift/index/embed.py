@@ -57,9 +57,9 @@ class Embedder(ABC):
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
-    """Row-normalise to unit length (zero rows stay zero) as contiguous float32."""
+    """Normalise the last axis to unit length (zero vectors stay zero) as contiguous float32."""
     x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
     return np.ascontiguousarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
 
 

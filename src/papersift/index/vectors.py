@@ -36,7 +36,7 @@ with contextlib.suppress(ImportError):
     import onnxruntime  # noqa: F401
 from usearch.index import Index
 
-from papersift.index.embed import Embedder
+from papersift.index.embed import Embedder, l2_normalise
 from papersift.index.lock import index_lock, newer_state
 from papersift.models import Paper
 from papersift.store import Store
@@ -65,10 +65,6 @@ def passages(paper: Paper) -> list[str]:
     step = max(SENTENCES_PER_PASSAGE, -(-len(sentences) // (MAX_PASSAGES - 1)))
     windows = [" ".join(sentences[i : i + step]) for i in range(0, len(sentences), step)]
     return [title, *windows] if title or not windows else windows
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12), dtype=np.float32)
 
 
 class VectorIndex:
@@ -241,7 +237,7 @@ class VectorIndex:
         Without `passage_vectors` (one (k, dim) array per paper) a paper's vector is its only passage.
         """
         groups = list(passage_vectors) if passage_vectors is not None else [v[None, :] for v in vectors]
-        self._append(ids, _unit(np.asarray(vectors, dtype=np.float32)), text_hashes, groups)
+        self._append(ids, l2_normalise(vectors), text_hashes, groups)
 
     def _append(
         self, ids: Sequence[str], vectors: np.ndarray, text_hashes: Sequence[str], groups: Sequence[np.ndarray]
@@ -295,7 +291,7 @@ class VectorIndex:
         flat = self.embedder.embed_documents([t for group in texts for t in group])
         bounds = np.cumsum([0, *(len(group) for group in texts)])
         groups = [flat[a:b] for a, b in pairwise(bounds)]
-        means = _unit(np.stack([g.mean(axis=0) for g in groups]))
+        means = l2_normalise(np.stack([g.mean(axis=0) for g in groups]))
         self._append([p.id for p in papers], means, [p.text_hash() for p in papers], groups)
         if progress:
             progress(len(papers))
@@ -322,7 +318,7 @@ class VectorIndex:
         slot = self.slot_of.get(paper_id)
         if slot is None:
             return None
-        return _unit(np.asarray(self.index.get(slot), dtype=np.float32))  # i8 storage comes back scaled
+        return l2_normalise(np.asarray(self.index.get(slot)))  # i8 storage comes back scaled
 
     def scores(self, vector: np.ndarray, paper_ids: Sequence[str]) -> tuple[dict[str, float], dict[str, float]]:
         """For each paper with vectors: (cosine with its paper vector, best cosine with any of its passages)."""
@@ -330,7 +326,7 @@ class VectorIndex:
         if not slots:
             return {}, {}
         keys = np.array([slot for _, slot in slots], dtype=np.uint64)
-        paper_vectors = _unit(np.asarray(self.index.get(keys), dtype=np.float32).reshape(len(slots), -1))
+        paper_vectors = l2_normalise(np.asarray(self.index.get(keys)).reshape(len(slots), -1))
         whole = paper_vectors @ vector
         rows = np.concatenate([np.arange(self.first[s], self.first[s] + self.count[s]) for _, s in slots])
         starts = np.cumsum([0] + [self.count[s] for _, s in slots[:-1]])
