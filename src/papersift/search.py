@@ -54,6 +54,16 @@ def matches(paper: Paper, filters: Filters) -> bool:
     return not (filters.author and not any(filters.author.lower() in a.lower() for a in paper.authors))
 
 
+def candidate_signals(
+    index: VectorIndex, vector: np.ndarray, bm25: list[tuple[str, float]], dense: list[tuple[str, float]]
+) -> tuple[list[str], list[dict[str, float]]]:
+    """The BM25 and HNSW candidates, and the signals fusion weighs over them: BM25, paper-vector and
+    best-passage similarity (the relevance benchmark tunes the weights on exactly these)."""
+    candidates = list(dict.fromkeys([pid for pid, _ in bm25] + [pid for pid, _ in dense]))
+    whole, best = index.scores(vector, candidates)
+    return candidates, [dict(bm25), whole, best]
+
+
 class SearchEngine:
     """Open with `SearchEngine.open(store, settings)`; indexes are synced with the store on open."""
 
@@ -207,9 +217,8 @@ class SearchEngine:
         weights = self.weights
         if self.fusion == "rrf":
             return rrf([bm25, dense], k=self.rrf_k, weights=[2 * weights[0], 2 * (weights[1] + weights[2])])
-        candidates = list(dict.fromkeys([pid for pid, _ in bm25] + [pid for pid, _ in dense]))
-        whole, best = index.scores(vector, candidates)
-        return zscore_convex([dict(bm25), whole, best], weights, candidates)
+        candidates, signals = candidate_signals(index, vector, bm25, dense)
+        return zscore_convex(signals, weights, candidates)
 
     @property
     def weights(self) -> tuple[float, float, float]:

@@ -19,7 +19,7 @@ from papersift.bench.metrics import ndcg_at, percentile, recall_at
 from papersift.index.fusion import rrf, zscore_convex
 from papersift.ingest import ingest_records
 from papersift.models import Paper
-from papersift.search import SearchEngine
+from papersift.search import SearchEngine, candidate_signals
 from papersift.settings import Settings
 from papersift.store import Store
 
@@ -57,8 +57,7 @@ class Signals:
         vector = engine.dense.embedder.embed_query(text)
         self.bm25 = bm25
         self.dense = engine.dense.search_vector(vector, DEPTH)
-        self.candidates = list(dict.fromkeys([d for d, _ in bm25] + [d for d, _ in self.dense]))
-        self.whole, self.best = engine.dense.scores(vector, self.candidates)
+        self.candidates, self.signals = candidate_signals(engine.dense, vector, bm25, self.dense)
 
 
 def _rrf(k: float, w: float) -> Fuse:
@@ -67,7 +66,7 @@ def _rrf(k: float, w: float) -> Fuse:
 
 def _z(w_dense: float, w_passage: float) -> Fuse:
     weights = (1 - w_dense - w_passage, w_dense, w_passage)
-    return lambda s: zscore_convex([dict(s.bm25), s.whole, s.best], weights, s.candidates)
+    return lambda s: zscore_convex(s.signals, weights, s.candidates)
 
 
 def _fusions() -> list[tuple[str, Fuse]]:
@@ -109,7 +108,7 @@ def run(folder: Path, embedder: str, out: Callable[[str], None] = print, home: P
         out(f"tuned on {len(train_q)} train queries: {best_name} (train nDCG@10 {best_train:.4f})")
 
         test = signals(test_q)
-        by_passage = {q: sorted(test[q].best.items(), key=lambda kv: -kv[1]) for q in test_q}
+        by_passage = {q: sorted(test[q].signals[2].items(), key=lambda kv: -kv[1]) for q in test_q}
         configured = _z(settings.dense_weight, settings.passage_weight)
         table = {
             "bm25": evaluate({q: test[q].bm25 for q in test_q}, test_rels),
