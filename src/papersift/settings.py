@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     fusion: str = Field(
         default="convex",
         pattern="^(rrf|convex)$",
-        description="How keyword and dense rankings are combined (convex w=0.5 was best on SciFact train queries).",
+        description="How keyword and dense rankings are combined: convex (weighted z-scores, tuned on SciFact train) "
+        "or rrf.",
     )
     dense_weight: float = Field(
         default=0.2,

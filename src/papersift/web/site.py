@@ -46,7 +46,7 @@ class Site:
         with self._lock:
             if self._engine is None:
                 self._engine = SearchEngine.open(self.store, self.settings, embed=False)
-                if self.settings.embedder != "none":
+                if self._engine.embeds:  # not when the default model is unavailable: nothing to embed with
                     self._embedder_thread = threading.Thread(target=self._embed_loop, name="embedder", daemon=True)
                     self._embedder_thread.start()
             else:  # cheap when nothing changed; also sets aside a dense index that fell behind
