@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from papersift.errors import ConfigError
 from papersift.index.embed import HashEmbedder
 from papersift.index.keyword import Filters, KeywordIndex
-from papersift.index.vectors import VectorIndex
+from papersift.index.vectors import VectorIndex, passages
 from papersift.models import Paper
 from papersift.search import SearchEngine
 from papersift.settings import Settings
@@ -92,6 +93,26 @@ def test_a_paper_is_scored_by_its_best_passage(sqlite_store: Store, tmp_path: Pa
     assert best["long"] > whole["long"] + 0.1
     reopened = VectorIndex.open(tmp_path / "dense", sqlite_store, embedder)  # memory-mapped passages
     assert reopened.scores(query, ["long"]) == (whole, best)
+
+
+def test_passage_scores_match_each_papers_own_passages(filled: Store, tmp_path: Path) -> None:
+    """Scores gathered for many candidates at once (papers with 2..5 passages, asked out of order and
+    twice) equal each paper's own best passage, computed one paper at a time."""
+    with filled.write() as w:
+        abstracts = {n: "".join(f"Finding {n} number {k} holds." for k in range(2 * n)) for n in range(1, 5)}
+        w.insert([paper(f"x{n}", f"Study {n}", text) for n, text in abstracts.items()])
+    embedder = HashEmbedder(128)
+    index = VectorIndex.open(tmp_path / "dense", filled, embedder)
+    query = embedder.embed_query("finding number holds study")
+    wanted = ["x3", "a", "x1", "x4", "x3", "c", "x2", "b"]
+    whole, best = index.scores(query, wanted)
+    assert list(best) == ["x3", "a", "x1", "x4", "c", "x2", "b"]
+    for pid in best:
+        own = embedder.embed_documents(passages(filled.get(pid)))
+        assert best[pid] == pytest.approx(float((own @ query).max()), abs=2e-3)  # float16 storage
+        mean = own.mean(axis=0) / np.linalg.norm(own.mean(axis=0))
+        assert whole[pid] == pytest.approx(float(mean @ query), abs=2e-2)  # 8-bit paper vectors
+    assert sorted(int(index.count[index.slot_of[f"x{n}"]]) for n in range(1, 5)) == [2, 3, 4, 5]
 
 
 def test_hybrid_engine_fuses_and_filters(filled: Store, tmp_path: Path) -> None:

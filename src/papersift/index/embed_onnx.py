@@ -233,6 +233,7 @@ class OnnxMiniLMEmbedder(Embedder):
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         path = art / (INT8_FILE if quantized else FP32_FILE)
         self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self._path, self._query_session = path, None
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tok = Tokenizer.from_file(str(art / "tokenizer.json"))
         self._tok.no_padding()  # the shipped tokenizer.json pads everything to 128
@@ -264,10 +265,21 @@ class OnnxMiniLMEmbedder(Embedder):
             yield order[start : start + size]
             start += size
 
-    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _run(self, ids: np.ndarray, mask: np.ndarray, session: Any = None) -> np.ndarray:
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        hidden = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+        hidden = (session or self._session).run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
         return _mean_pool(hidden, mask)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One short text on a single-threaded session of its own: the search engine runs BM25 on the
+        other core meanwhile, and two ONNX threads contending with it were slower than one alone."""
+        if self._query_session is None:
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+            self._query_session = ort.InferenceSession(str(self._path), opts, providers=["CPUExecutionProvider"])
+        return self._run(*self._pad(self._encode([text])), session=self._query_session)[0]
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
