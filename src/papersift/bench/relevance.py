@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from papersift.bench.metrics import ndcg_at, percentile, recall_at
+from papersift.index.embed import make_embedder
 from papersift.index.fusion import rrf, zscore_convex
 from papersift.ingest import ingest_records
 from papersift.models import Paper
@@ -89,6 +90,9 @@ def run(folder: Path, embedder: str, out: Callable[[str], None] = print, home: P
             Paper(id=f"beir:{d['_id']}", title=d.get("title") or "", abstract=d["text"], source="jsonl") for d in corpus
         )
         reused = store.count() > 0  # a kept home: nothing is embedded, so there is no throughput to report
+        # a model derived once per machine (the ONNX export, a static distillation) is built before the
+        # clock starts: indexing throughput is papers embedded and indexed per second, not setup
+        make_embedder(embedder, cache_dir=settings.home_dir / "models")
         started = time.perf_counter()
         ingest_records(store, papers)
         engine = SearchEngine.open(store, settings)
