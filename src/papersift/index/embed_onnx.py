@@ -220,20 +220,16 @@ class OnnxMiniLMEmbedder(Embedder):
         artifact_dir: Path | None = None,
     ) -> None:
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401 - missing packages fail here, with the message below
             from tokenizers import Tokenizer
         except ImportError as e:
             raise EmbedderUnavailable("pip install onnxruntime tokenizers") from e
         if not 8 <= max_tokens <= 512:
             raise ValueError("max_tokens must be within 8..512")
         art = artifact_dir or build_minilm_onnx()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        path = art / (INT8_FILE if quantized else FP32_FILE)
-        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self._path, self._query_session = path, None
+        self._path = art / (INT8_FILE if quantized else FP32_FILE)
+        self._session = self._open_session(threads)
+        self._query_session: Any = None
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tok = Tokenizer.from_file(str(art / "tokenizer.json"))
         self._tok.no_padding()  # the shipped tokenizer.json pads everything to 128
@@ -242,6 +238,15 @@ class OnnxMiniLMEmbedder(Embedder):
         self.batch_tokens = max(batch_tokens, max_tokens)
         suffix = "" if max_tokens == 256 else f"@{max_tokens}"
         self.name = f"minilm-onnx{'-int8' if quantized else ''}{suffix}"
+
+    def _open_session(self, threads: int) -> Any:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        return ort.InferenceSession(str(self._path), opts, providers=["CPUExecutionProvider"])
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
         return [e.ids for e in self._tok.encode_batch(list(texts))]
@@ -274,11 +279,7 @@ class OnnxMiniLMEmbedder(Embedder):
         """One short text on a single-threaded session of its own: the search engine runs BM25 on the
         other core meanwhile, and two ONNX threads contending with it were slower than one alone."""
         if self._query_session is None:
-            import onnxruntime as ort
-
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-            self._query_session = ort.InferenceSession(str(self._path), opts, providers=["CPUExecutionProvider"])
+            self._query_session = self._open_session(threads=1)
         return self._run(*self._pad(self._encode([text])), session=self._query_session)[0]
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:

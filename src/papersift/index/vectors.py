@@ -156,6 +156,9 @@ class VectorIndex:
         rows = zip(self.ids, self.hashes, self.first.tolist(), self.count.tolist(), strict=True)
         slots.write_text("".join(f"{pid}\t{h}\t{first}\t{n}\n" for pid, h, first, n in rows))
         slots.replace(self.directory / "slots.tsv")
+        self._save_state()
+
+    def _save_state(self) -> None:
         state = self.directory / "state.json.tmp"
         state.write_text(json.dumps(self.state))
         state.replace(self.directory / "state.json")
@@ -279,10 +282,11 @@ class VectorIndex:
     def commit(self, store: Store) -> None:
         """Declare the index current with the store and save it."""
         with index_lock(self.directory):
-            if self._viewing:  # what is mapped is saved already, but without the hashes a save writes
-                self._reload(view=False)
             self.state["rev"] = store.revision()
-            self._save()
+            if self._viewing:  # the mapped files are what was saved: only the revision is new
+                self._save_state()
+            else:
+                self._save()
 
     def _remove(self, slot: int) -> None:
         self.index.remove(slot)
