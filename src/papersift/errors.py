@@ -47,3 +47,17 @@ class SearchIndexError(PapersiftError):
 
 class QueryError(PapersiftError):
     """A search query or filter is invalid."""
+
+
+class StoreBusy(StoreError):
+    """Another process holds the store's write lock for longer than we wait; try again shortly."""
+
+    retry_after = 5
+
+
+class RateLimited(PapersiftError):
+    """Too many attempts from one client or for one account/address; `retry_after` says when to retry."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))

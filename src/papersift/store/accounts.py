@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, MetaData, Table, delete, func, insert, sel
 from sqlalchemy.exc import IntegrityError
 
 from papersift.errors import PaperNotFound, StoreError
+from papersift.store.migrations import name_key
 from papersift.store.papers import Store
 
 _CHUNK = 900
@@ -30,6 +31,7 @@ class User:
     username: str
     password_hash: str
     is_admin: bool
+    session_version: int = 0  # a session cookie carries it; raising it signs out every session of the user
 
 
 class Accounts:
@@ -46,12 +48,23 @@ class Accounts:
     # -- users -------------------------------------------------------------------------------------
 
     def create_user(self, username: str, password_hash: str) -> User:
-        """Insert a user; the very first one becomes the site's admin (whoever installs it signs up first)."""
+        """Insert a user; the very first one becomes the site's admin (whoever installs it signs up first).
+
+        Names are unique case-insensitively and after Unicode normalisation (`name_key`). Concurrent first
+        sign-ups are serialised (SQLite: the write transaction's lock; PostgreSQL: an advisory lock held to
+        commit), so exactly one of them sees an empty table and becomes admin."""
         u = self.users
         try:
             with self.store.write() as w:
+                if w.conn.dialect.name == "postgresql":
+                    w.conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7130515)")
                 first = w.conn.execute(select(func.count()).select_from(u)).scalar_one() == 0
-                values = {"username": username, "password_hash": password_hash, "is_admin": first}
+                values = {
+                    "username": username,
+                    "name_key": name_key(username),
+                    "password_hash": password_hash,
+                    "is_admin": first,
+                }
                 new_id = w.conn.execute(insert(u).values(created_at=datetime.now(UTC), **values)).inserted_primary_key
         except IntegrityError:
             raise UsernameTaken(f"the name {username!r} is taken; pick another") from None
@@ -59,7 +72,8 @@ class Accounts:
         return User(int(new_id[0]), username, password_hash, first)
 
     def user_by_name(self, username: str) -> User | None:
-        return self._user(self.users.c.username == username)
+        """The user whose name matches case-insensitively (after Unicode normalisation)."""
+        return self._user(self.users.c.name_key == name_key(username))
 
     def user_by_id(self, user_id: int) -> User | None:
         return self._user(self.users.c.id == user_id)
@@ -67,8 +81,18 @@ class Accounts:
     def _user(self, where: ColumnElement[bool]) -> User | None:
         u = self.users
         with self.store.engine.connect() as conn:
-            row = conn.execute(select(u.c.id, u.c.username, u.c.password_hash, u.c.is_admin).where(where)).first()
-        return User(int(row.id), row.username, row.password_hash, bool(row.is_admin)) if row else None
+            columns = (u.c.id, u.c.username, u.c.password_hash, u.c.is_admin, u.c.session_version)
+            row = conn.execute(select(*columns).where(where)).first()
+        if row is None:
+            return None
+        return User(int(row.id), row.username, row.password_hash, bool(row.is_admin), int(row.session_version))
+
+    def revoke_sessions(self, user_id: int) -> int:
+        """Invalidate every session cookie of the user (sign-out, password change); returns the new version."""
+        u = self.users
+        with self.store.write() as w:
+            w.conn.execute(update(u).where(u.c.id == user_id).values(session_version=u.c.session_version + 1))
+            return int(w.conn.execute(select(u.c.session_version).where(u.c.id == user_id)).scalar_one())
 
     def set_password_hash(self, user_id: int, password_hash: str) -> None:
         """Store a re-hashed password (argon2 parameters can be raised over time)."""

@@ -8,6 +8,8 @@ after migrating, so no second copy of the column list exists. Never edit a relea
 
 from __future__ import annotations
 
+import unicodedata
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -28,6 +30,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -154,11 +157,68 @@ def _m004_votes_revision(conn: Connection) -> None:
     conn.execute(insert(md.tables["meta"]).values(key="votes_rev", value=0))
 
 
+def name_key(username: str) -> str:
+    """The form two user names must not share: NFKC-normalised and case-folded ('Alice' = 'alice' = 'ａｌｉｃｅ')."""
+    return unicodedata.normalize("NFKC", username).casefold()
+
+
+# VARCHAR(n) columns of the first migrations: PostgreSQL enforces n (a 178-character arXiv journal-ref
+# aborted a whole ingest), SQLite never did. Text everywhere: limits belong in validation, not the schema.
+_BOUNDED_COLUMNS = (
+    ("papers", "id"),
+    ("papers", "primary_category"),
+    ("papers", "source"),
+    ("papers", "source_id"),
+    ("papers", "doi"),
+    ("papers", "venue"),
+    ("votes", "paper_id"),
+    ("submissions", "paper_id"),
+    ("users", "username"),
+    ("users", "password_hash"),
+    ("subscriptions", "email"),
+    ("subscriptions", "kind"),
+    ("subscriptions", "frequency"),
+    ("digest_sends", "period"),
+    ("digest_sends", "status"),
+)
+
+
+def _m005_hardening(conn: Connection) -> None:
+    """Unbounded text columns; per-user session versions (sign-out revokes every cookie of the user);
+    user names unique case-insensitively; and a store id kept in the store, so indexes follow a home
+    that is copied or moved instead of being keyed on its absolute path."""
+    if conn.dialect.name == "postgresql":
+        for table, column in _BOUNDED_COLUMNS:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT")
+    md = MetaData()
+    md.reflect(conn, only=["users"])
+    users = md.tables["users"]
+    conn.exec_driver_sql("ALTER TABLE users ADD COLUMN session_version INTEGER NOT NULL DEFAULT 0")
+    conn.exec_driver_sql("ALTER TABLE users ADD COLUMN name_key TEXT")
+    seen: set[str] = set()
+    for uid, username in conn.execute(select(users.c.id, users.c.username).order_by(users.c.id)).all():
+        key = name_key(username)
+        if key in seen:  # a look-alike signed up before names were folded: keeps its exact name only
+            key = f"{key}#{uid}"
+        seen.add(key)
+        conn.execute(update(users).where(users.c.id == uid).values(name_key=key))
+    conn.exec_driver_sql("CREATE UNIQUE INDEX ux_users_name_key ON users (name_key)")
+    info = Table(
+        "store_info",
+        MetaData(),
+        Column("key", String(64), primary_key=True),
+        Column("value", Text, nullable=False),
+    )
+    info.create(conn)
+    conn.execute(insert(info).values(key="store_id", value=uuid.uuid4().hex))
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "papers", _m001_papers),
     (2, "accounts", _m002_accounts),
     (3, "subscriptions", _m003_subscriptions),
     (4, "votes revision", _m004_votes_revision),
+    (5, "hardening", _m005_hardening),
 ]
 
 
@@ -176,8 +236,18 @@ def _ledger(conn: Connection) -> Table:
     return ledger
 
 
+def pending(conn: Connection) -> bool:
+    """Whether any migration is still to apply: checked read-only, so opening a current store takes no lock."""
+    if not inspect(conn).has_table("schema_migrations"):
+        return True
+    done = set(conn.execute(select(_ledger(conn).c.number)).scalars())
+    return any(number not in done for number, _, _ in MIGRATIONS)
+
+
 def migrate(conn: Connection) -> list[int]:
     """Apply pending migrations inside the caller's transaction; returns the numbers applied."""
+    if conn.dialect.name == "postgresql":  # two processes opening a new database migrate one after the other
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7130514)")
     ledger = _ledger(conn)
     done = set(conn.execute(select(ledger.c.number)).scalars())
     applied = []

@@ -43,22 +43,40 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         md = MetaData()
-        md.reflect(engine, only=["papers", "meta"])
+        md.reflect(engine, only=["papers", "meta", "store_info"])
+        self._tables = md.tables
         self.papers: Table = md.tables["papers"]
         self.meta: Table = md.tables["meta"]
+        self._identity: str | None = None
 
     @classmethod
     def open(cls, url: str) -> Store:
         """Connect and bring the schema up to date; a store that cannot be opened says why."""
         engine = make_engine(url)
         try:
-            with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
-                migrations.migrate(conn)
+            with engine.connect() as conn:  # read-only: a current store is opened without the write lock
+                stale = migrations.pending(conn)
+            if stale:
+                with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+                    migrations.migrate(conn)
         except OperationalError as exc:
             raise StoreError(f"cannot open the store at {engine.url!r}: {exc.orig}") from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate the store at {engine.url!r}: {exc}") from exc
         return cls(engine)
+
+    def identity(self) -> str:
+        """A random id made when the store was created: kept in the store itself, so indexes built for it
+        stay valid when its home is copied, moved or restored elsewhere (unlike its URL)."""
+        if self._identity is None:
+            info = self._info
+            with self.engine.connect() as conn:
+                self._identity = str(conn.execute(select(info.c.value).where(info.c.key == "store_id")).scalar_one())
+        return self._identity
+
+    @property
+    def _info(self) -> Table:
+        return self._tables["store_info"]
 
     def close(self) -> None:
         self.engine.dispose()

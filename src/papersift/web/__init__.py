@@ -20,7 +20,18 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from papersift.errors import PaperNotFound, PapersiftError, QueryError, SearchIndexError, SourceError, StoreError
+from sqlalchemy.exc import OperationalError
+
+from papersift.errors import (
+    PaperNotFound,
+    PapersiftError,
+    QueryError,
+    RateLimited,
+    SearchIndexError,
+    SourceError,
+    StoreBusy,
+    StoreError,
+)
 from papersift.settings import Settings
 from papersift.store import Store
 from papersift.store.accounts import UsernameTaken
@@ -37,6 +48,8 @@ log = logging.getLogger("papersift.web")
 # most specific first: the first class in an exception's MRO found here decides its status
 STATUS: dict[type[Exception], tuple[int, str]] = {
     PaperNotFound: (404, "not_found"),
+    RateLimited: (429, "rate_limited"),
+    StoreBusy: (503, "store_busy"),
     QueryError: (422, "invalid_request"),
     UsernameTaken: (409, "username_taken"),
     BadCredentials: (401, "bad_credentials"),
@@ -64,12 +77,19 @@ def is_api(request: Request) -> bool:
     return _route_path(request).startswith("/api/")
 
 
-def error_response(request: Request, status: int, code: str, message: str) -> Response:
-    """One error shape for the API, one error page for browsers."""
+def error_response(
+    request: Request, status: int, code: str, message: str, retry_after: int | None = None
+) -> Response:
+    """One error shape for the API, one error page for browsers; 429 and 503 say when to come back."""
     if is_api(request):
-        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-    renderer: Renderer = request.app.state.renderer
-    return renderer.render(request, "error.html", {"status": status, "message": message, "user": None}, status)
+        response: Response = JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    else:
+        renderer: Renderer = request.app.state.renderer
+        context = {"status": status, "message": message, "user": None}
+        response = renderer.render(request, "error.html", context, status)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -81,7 +101,15 @@ def _install_error_handlers(app: FastAPI) -> None:
             return RedirectResponse(f"{root}/login?next={quote(_route_path(request))}", status_code=303)
         if status >= 500:
             log.warning("%s %s: %s", request.method, _route_path(request), exc)
-        return error_response(request, status, code, str(exc))
+        retry_after = getattr(exc, "retry_after", None)
+        return error_response(request, status, code, str(exc), retry_after if status in (429, 503) else None)
+
+    @app.exception_handler(OperationalError)
+    async def store_unreachable(request: Request, exc: Exception) -> Response:
+        # a locked SQLite file or a PostgreSQL server that went away: the client may simply retry
+        log.warning("%s %s: store unavailable: %s", request.method, _route_path(request), exc)
+        message = "the store is busy or unreachable; try again in a few seconds"
+        return error_response(request, 503, "store_unavailable", message, StoreBusy.retry_after)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: Exception) -> Response:
