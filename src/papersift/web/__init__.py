@@ -15,12 +15,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-from sqlalchemy.exc import OperationalError
 
 from papersift.errors import (
     PaperNotFound,
@@ -77,9 +76,7 @@ def is_api(request: Request) -> bool:
     return _route_path(request).startswith("/api/")
 
 
-def error_response(
-    request: Request, status: int, code: str, message: str, retry_after: int | None = None
-) -> Response:
+def error_response(request: Request, status: int, code: str, message: str, retry_after: int | None = None) -> Response:
     """One error shape for the API, one error page for browsers; 429 and 503 say when to come back."""
     if is_api(request):
         response: Response = JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
