@@ -190,11 +190,11 @@ def _m005_hardening(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         for table, column in _BOUNDED_COLUMNS:
             conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT")
+    conn.exec_driver_sql("ALTER TABLE users ADD COLUMN session_version INTEGER NOT NULL DEFAULT 0")
+    conn.exec_driver_sql("ALTER TABLE users ADD COLUMN name_key TEXT")
     md = MetaData()
     md.reflect(conn, only=["users"])
     users = md.tables["users"]
-    conn.exec_driver_sql("ALTER TABLE users ADD COLUMN session_version INTEGER NOT NULL DEFAULT 0")
-    conn.exec_driver_sql("ALTER TABLE users ADD COLUMN name_key TEXT")
     seen: set[str] = set()
     for uid, username in conn.execute(select(users.c.id, users.c.username).order_by(users.c.id)).all():
         key = name_key(username)
