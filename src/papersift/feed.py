@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 from papersift.models import Paper
+from papersift.query_dates import MIN_DAY
 from papersift.store import Store, listing
 from papersift.store.accounts import Accounts
 
@@ -53,13 +54,24 @@ class DailyPage:
 
 
 def period(day: date, view: View) -> tuple[date, date]:
-    """The inclusive date range a view covers: the day, its Monday-to-Sunday week, or its month."""
+    """The inclusive date range a view covers: the day, its Monday-to-Sunday week, or its month.
+
+    Clipped to Python's dates: a stored paper dated 9999-12-31 must not crash its week view.
+    """
     if view == "week":
-        start = day - timedelta(days=day.weekday())
-        return start, start + timedelta(days=6)
+        start = _plus_days(day, -day.weekday())
+        return start, _plus_days(start, 6)
     if view == "month":
         return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
     return day, day
+
+
+def _plus_days(day: date, days: int) -> date:
+    """`day` + `days`, clipped to date.min..date.max instead of raising OverflowError."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
 
 
 def listing_day(paper: Paper) -> date | None:
@@ -125,7 +137,9 @@ def trending(
     latest = max((d for d in (listing.latest_upvoted_day(store), last_vote and last_vote.date()) if d), default=None)
     if latest is None:
         return []
-    clock = min(clock, datetime.combine(latest + timedelta(days=1), time(), UTC))
+    if latest < date.max:  # stored rows may carry any date: keep the clock where date arithmetic works
+        clock = min(clock, datetime.combine(latest + timedelta(days=1), time(), UTC))
+    clock = max(clock, datetime.combine(MIN_DAY, time(), UTC))
     since = (clock - timedelta(days=days)).date()
     papers = {p.id: p for p in listing.upvoted_since(store, since, MAX_TRENDING_CANDIDATES)}
     recent = accounts.voted_since(clock - timedelta(days=days))

@@ -19,7 +19,7 @@ from typing import Any
 
 import tantivy
 
-from papersift.errors import QueryError
+from papersift.errors import QueryError, SearchIndexError
 from papersift.index.lock import index_lock, newer_state
 from papersift.models import Paper
 from papersift.store import Store
@@ -32,6 +32,9 @@ NAME_ANALYZER = "name_sift"
 # separate title/abstract fields (title x2) 0.611.
 SEARCH_FIELDS = ["body", "title", "authors"]
 FIELD_BOOSTS = {"body": 1.0, "title": 0.25, "authors": 1.0}
+# tantivy keeps dates as i64 nanoseconds since 1970 (1677-09-21 to 2262-04-11); a paper dated outside
+# these whole years is indexed without its date, so date filters skip it and date sorting puts it last
+INDEXABLE_DAYS = (date(1678, 1, 1), date(2261, 12, 31))
 MAX_QUERY_CHARS = 2000  # longer text is truncated: BM25 on a whole essay is noise and slow
 
 
@@ -93,6 +96,13 @@ def _register(index: tantivy.Index) -> None:
 _SYNTAX = re.compile(r'["():^~*\[\]{}]|(?:^|\s)[+-]|\b(?:AND|OR|NOT|TO)\b')
 
 
+def _clean(text: str) -> str:
+    """Lone surrogates (undecodable bytes from a terminal) and NULs cannot reach tantivy; whitespace is
+    collapsed and the length capped."""
+    text = text.encode("utf-8", "replace").decode("utf-8").replace("\x00", " ")
+    return " ".join(text.split())[:MAX_QUERY_CHARS]
+
+
 def _as_datetime(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
@@ -105,6 +115,7 @@ class KeywordIndex:
         self.index = index
         self.state = state
         self.schema = index.schema
+        self.damage: str | None = None  # set when a search found the files unreadable: rebuild them
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -190,8 +201,8 @@ class KeywordIndex:
             doc.add_text("categories", category)
         if paper.venue:
             doc.add_text("venue", paper.venue)
-        if paper.date:
-            doc.add_date("date", _as_datetime(paper.date))
+        if paper.date and INDEXABLE_DAYS[0] <= paper.date <= INDEXABLE_DAYS[1]:
+            doc.add_date("date", _as_datetime(paper.date))  # tantivy's dates are i64 nanoseconds: 1677-2262
         return doc
 
     @property
@@ -217,21 +228,50 @@ class KeywordIndex:
         restriction = self._filter_query(filters) if filters else None
         results = []
         for text in queries:
-            parsed = self._parse(text)
-            if restriction is not None:
-                parsed = tantivy.Query.boolean_query([(tantivy.Occur.Must, parsed), (tantivy.Occur.Must, restriction)])
-            if sort == "date":
-                hits = searcher.search(parsed, limit, count=False, order_by_field="date", offset=offset).hits
-                results.append([(searcher.doc(addr)["id"][0], _ns_to_ordinal(key)) for key, addr in hits])
-            else:
-                hits = searcher.search(parsed, limit, count=False, offset=offset).hits
-                results.append([(searcher.doc(addr)["id"][0], float(score)) for score, addr in hits])
+            cleaned = _clean(text)
+            try:
+                results.append(self._run(searcher, self._parse(cleaned), restriction, limit, sort, offset))
+            except ValueError:
+                # the parser accepted something the searcher refuses ("title:*" wants a fast field, a date
+                # range tantivy cannot represent, ...): search the same text as plain words instead
+                plain = self._flat_query(cleaned)
+                if plain is None:
+                    results.append([])
+                    continue
+                try:
+                    results.append(self._run(searcher, plain, restriction, limit, sort, offset))
+                except (ValueError, OSError) as exc:  # a term query cannot be refused: the files are bad
+                    raise self._broken(exc) from exc
+            except OSError as exc:
+                raise self._broken(exc) from exc
         return results
 
-    def _parse(self, text: str) -> tantivy.Query:
-        # lone surrogates (undecodable bytes from a terminal) and NULs cannot reach tantivy
-        text = text.encode("utf-8", "replace").decode("utf-8").replace("\x00", " ")
-        cleaned = " ".join(text.split())[:MAX_QUERY_CHARS]
+    def _run(
+        self,
+        searcher: tantivy.Searcher,
+        query: tantivy.Query,
+        restriction: tantivy.Query | None,
+        limit: int,
+        sort: str,
+        offset: int,
+    ) -> list[tuple[str, float]]:
+        if restriction is not None:
+            query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Must, restriction)])
+        if sort == "date":
+            hits = searcher.search(query, limit, count=False, order_by_field="date", offset=offset).hits
+            return [(searcher.doc(addr)["id"][0], _ns_to_ordinal(key)) for key, addr in hits]
+        hits = searcher.search(query, limit, count=False, offset=offset).hits
+        return [(searcher.doc(addr)["id"][0], float(score)) for score, addr in hits]
+
+    def _broken(self, exc: Exception) -> SearchIndexError:
+        """Remember that the files cannot be read (the server rebuilds them) and say so."""
+        self.damage = f"{type(exc).__name__}: {exc}"[:300]
+        return SearchIndexError(
+            f"the keyword index in {self.directory} cannot be read ({self.damage}); it is being "
+            "rebuilt from the store (or run `papersift index --rebuild`)"
+        )
+
+    def _parse(self, cleaned: str) -> tantivy.Query:
         if not cleaned:
             raise QueryError("empty query: type some words to search for")
         if not _SYNTAX.search(cleaned):
@@ -268,15 +308,17 @@ class KeywordIndex:
     def _filter_query(self, filters: Filters) -> tantivy.Query:
         must: list[tuple[tantivy.Occur, tantivy.Query]] = []
         if filters.date_from or filters.date_to:
+            # clamped to what tantivy represents: no indexed date lies beyond it, so the matches are the same
+            low, high = INDEXABLE_DAYS
+            start = min(max(filters.date_from or low, low), high)
+            end = max(min(filters.date_to or high, high), low)
+            if (filters.date_from or low) > high or (filters.date_to or high) < low:
+                start, end = high, low  # an empty range: nothing indexed can match
             must.append(
                 (
                     tantivy.Occur.Must,
                     tantivy.Query.range_query(
-                        self.schema,
-                        "date",
-                        tantivy.FieldType.Date,
-                        _as_datetime(filters.date_from) if filters.date_from else None,
-                        _as_datetime(filters.date_to) if filters.date_to else None,
+                        self.schema, "date", tantivy.FieldType.Date, _as_datetime(start), _as_datetime(end)
                     ),
                 )
             )

@@ -14,8 +14,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from papersift import feed
-from papersift.errors import PaperNotFound, QueryError
+from papersift import feed, query_dates
+from papersift.errors import PaperNotFound
 from papersift.models import Paper
 from papersift.search import Filters
 from papersift.store.accounts import User
@@ -131,13 +131,8 @@ SiteDep = Annotated[Site, Depends(get_site)]
 
 
 def parse_day(value: str | None, name: str) -> date | None:
-    """A YYYY-MM-DD parameter; empty means none; anything else is a 422 that names the parameter."""
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise QueryError(f"{name}: {value[:10]!r} is not a date like 2025-12-19") from None
+    """A YYYY-MM-DD parameter within the supported range (query_dates); else a 422 naming the parameter."""
+    return query_dates.parse_day(value, name)
 
 
 def paper_out(request: Request, paper: Paper, local_votes: int) -> PaperOut:
