@@ -20,7 +20,7 @@ from typing import Any
 import tantivy
 
 from papersift.errors import QueryError, SearchIndexError
-from papersift.index.lock import index_lock, newer_state
+from papersift.index.lock import belongs_to, index_lock, newer_state
 from papersift.models import Paper
 from papersift.store import Store
 
@@ -134,7 +134,7 @@ class KeywordIndex:
         state_file = directory / "state.json"
         try:
             state = json.loads(state_file.read_text())
-            if state.get("schema_version") != SCHEMA_VERSION or state.get("store") != _identity(store):
+            if state.get("schema_version") != SCHEMA_VERSION or not belongs_to(state, store):
                 return None
             if int(state.get("rev", -1)) > store.revision():
                 return None  # the store was replaced or rolled back: the index is from another life
@@ -142,6 +142,9 @@ class KeywordIndex:
             _register(index)
             found = cls(directory, index, state)
             found.index.searcher().num_docs  # noqa: B018 - touch the segments: corrupt files fail here
+            if state["store"] != store.identity():  # an index from before store ids: adopt it, keyed anew
+                state["store"] = store.identity()
+                found._save_state()
             return found
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -153,7 +156,7 @@ class KeywordIndex:
         directory.mkdir(parents=True)
         index = tantivy.Index(_schema(), path=str(directory))
         _register(index)
-        state = {"schema_version": SCHEMA_VERSION, "store": _identity(store), "rev": 0}
+        state = {"schema_version": SCHEMA_VERSION, "store": store.identity(), "rev": 0}
         found = cls(directory, index, state)
         found._save_state()
         return found
@@ -346,8 +349,3 @@ def _ns_to_ordinal(nanoseconds: int | None) -> float:
     if nanoseconds is None:
         return 0.0
     return float(datetime.fromtimestamp(nanoseconds / 1e9, tz=UTC).date().toordinal())
-
-
-def _identity(store: Store) -> str:
-    """Which store an index belongs to, without the password."""
-    return store.engine.url.render_as_string(hide_password=True)

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from papersift.store import Store
+
 
 @contextmanager
 def index_lock(directory: Path) -> Iterator[None]:
@@ -34,3 +36,14 @@ def newer_state(directory: Path, state: dict[str, Any]) -> dict[str, Any] | None
     except (OSError, ValueError):
         return None
     return on_disk if int(on_disk.get("rev", -1)) > int(state["rev"]) else None
+
+
+def belongs_to(state: dict[str, Any], store: Store) -> bool:
+    """Whether an index's saved state was built from `store`.
+
+    Keyed on the store's own id (`Store.identity`), so a home copied, moved or restored elsewhere keeps
+    its indexes (re-embedding 1M papers takes hours). Indexes saved before store ids carry the store's
+    URL instead: accepted when it is this store's URL, and the caller rewrites them with the id.
+    """
+    key = state.get("store")
+    return key == store.identity() or key == store.engine.url.render_as_string(hide_password=True)

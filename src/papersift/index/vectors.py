@@ -38,7 +38,7 @@ import numkong
 from usearch.index import Index
 
 from papersift.index.embed import Embedder, l2_normalise
-from papersift.index.lock import index_lock, newer_state
+from papersift.index.lock import belongs_to, index_lock, newer_state
 from papersift.models import Paper
 from papersift.store import Store
 
@@ -119,12 +119,15 @@ class VectorIndex:
             expected = (SCHEMA_VERSION, embedder.name, embedder.dim, dtype)
             if (state["schema_version"], state["model"], state["dim"], state["dtype"]) != expected:
                 return None
-            if state["store"] != store.engine.url.render_as_string(hide_password=True):
+            if not belongs_to(state, store):
                 return None
             if int(state["rev"]) > store.revision():
                 return None
             found = cls(directory, embedder, state)
             found._load(view=int(state["rev"]) == store.revision())
+            if state["store"] != store.identity():  # an index from before store ids: adopt it, keyed anew
+                state["store"] = store.identity()
+                found._save_state()
             return found
         except (OSError, ValueError, KeyError, IndexError, TypeError, RuntimeError):
             return None
@@ -226,7 +229,7 @@ class VectorIndex:
             "model": embedder.name,
             "dim": embedder.dim,
             "dtype": dtype,
-            "store": store.engine.url.render_as_string(hide_password=True),
+            "store": store.identity(),
             "rev": 0,
         }
         return cls(directory, embedder, state)
