@@ -4,12 +4,16 @@ A daily digest covers the listing day it is run for; a weekly one covers the sev
 goes out on the first run of each ISO week. Papers an earlier digest of the same subscription carried
 are left out, so trending and "papers like these" never repeat themselves. An empty digest is not
 sent and not recorded, so a later run in the same period (after the day's ingest) can still send it.
+
+A crash mid-send (kill -9, a reboot) leaves that digest claimed at `sending`; once the claim is older
+than the lease (DEFAULT_LEASE, `digest send --lease`) the next run sends it again, whatever period it
+runs for. The recipient may then get it twice (if the first attempt reached the server), never zero times.
+The lease must outlast one send with its retries (a few minutes at most), so a live run is never overtaken.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -17,21 +21,24 @@ from email.message import EmailMessage
 
 from papersift import feed
 from papersift.errors import PaperNotFound, QueryError
-from papersift.letters import Letters
-from papersift.mail import Mailer, MailError, build_message
+from papersift.letters import CONFIRM_DAYS, Letters
+from papersift.mail import ADDRESS_RE, Mailer, MailError, build_message
 from papersift.models import Paper
 from papersift.search import MAX_LIMIT, Filters, SearchEngine, matches
 from papersift.settings import Settings
 from papersift.store import Store, listing
 from papersift.store.accounts import Accounts
-from papersift.store.subscriptions import FREQUENCIES, Frequency, Subscription, Subscriptions, Topic
+from papersift.store.subscriptions import FREQUENCIES, Frequency, Subscription, Subscriptions, Topic, check_text
 
 __all__ = ["DigestRun", "Period", "period_for", "select_papers", "send_digests", "subscribe", "validate"]
 
 log = logging.getLogger("papersift.digest")
 MAX_PAPERS = 50
 RELATED_PER_SEED = 50
-EMAIL_RE = re.compile(r"^[^@\s<>,;]{1,64}@[^@\s<>,;]+\.[^@\s<>,;]{2,}$")
+MAX_QUERY_CHARS = 500
+# confirmation mails one mailbox may be sent per day, counted in the store (so across server processes)
+ADDRESS_MAILS_PER_DAY = 5
+DEFAULT_LEASE = timedelta(minutes=15)
 
 
 @dataclass(slots=True, frozen=True)
@@ -61,9 +68,11 @@ def validate(email: str, topic: Topic, frequency: str, max_papers: int) -> None:
         raise QueryError(f"a {topic.kind} subscription needs a {'query' if topic.kind == 'search' else topic.kind}")
     if topic.kind == "similar" and not topic.seeds:
         raise QueryError("a 'papers like these' subscription needs at least one paper id")
-    if not EMAIL_RE.match(email) or len(email) > 254:
-        raise QueryError(f"{email!r} does not look like an email address")
-    if len(topic.query) > 500 or len(topic.seeds) > 20:
+    check_text("email address", email)
+    topic.check()
+    if not ADDRESS_RE.match(email) or len(email) > 254:
+        raise QueryError(f"{email!r} does not look like an email address (name@example.org)")
+    if len(topic.query) > MAX_QUERY_CHARS or len(topic.seeds) > 20:
         raise QueryError("the query is too long or there are too many seed papers (20 at most)")
 
 
@@ -160,11 +169,18 @@ def send_digests(
     *,
     dry_run: bool = False,
     echo: Callable[[str], None] = lambda _line: None,
+    lease: timedelta = DEFAULT_LEASE,
 ) -> DigestRun:
-    """One digest per active subscription for the period containing `day`; one failure stops nobody."""
+    """One digest per active subscription for the period containing `day`; one failure stops nobody.
+    Digests a crashed run left at `sending` for longer than `lease` are sent first, with their papers."""
     subs, accounts = Subscriptions(store), Accounts(store)
     run = DigestRun()
-    for sub in subs.active():
+    active = {sub.id: sub for sub in subs.active()}
+    if not dry_run:
+        for sub_id, period_key, _ in subs.stale_claims(lease):
+            if sub_id in active:
+                _resend(store, subs, letters, mailer, active[sub_id], period_key, lease, run, echo)
+    for sub in active.values():
         period = period_for(day, sub.frequency)
         label = f"{sub.email} #{sub.id} {period.key}"
         if subs.status(sub.id, period.key) in ("sending", "sent"):
@@ -185,29 +201,71 @@ def send_digests(
             run.would_send.append(label)
             echo(f"would send: {label}: {len(papers)} papers")
             continue
-        if not subs.claim(sub.id, period.key, [p.id for p in papers]):
+        claimed = subs.claim(sub.id, period.key, [p.id for p in papers], lease)
+        if claimed is None:
             run.already += 1
             continue
-        assert mailer is not None
-        try:
-            mailer.send(digest_message(letters, mailer.config.sender, sub, period, papers))
-        except MailError as exc:
-            subs.finish(sub.id, period.key, ok=False, error=str(exc))
-            run.failed.append(label)
-            echo(f"failed: {exc}")
-            log.warning("digest to %s failed: %s", label, exc)
-            continue
-        subs.finish(sub.id, period.key, ok=True)
-        run.sent.append(label)
-        echo(f"sent: {label}: {len(papers)} papers")
+        _deliver(subs, letters, mailer, sub, period.key, papers, claimed, run, echo)
     return run
 
 
+def _resend(
+    store: Store,
+    subs: Subscriptions,
+    letters: Letters,
+    mailer: Mailer | None,
+    sub: Subscription,
+    period_key: str,
+    lease: timedelta,
+    run: DigestRun,
+    echo: Callable[[str], None],
+) -> None:
+    """Send again a digest whose sender died mid-send: the same papers, under the same period."""
+    taken = subs.take_over(sub.id, period_key, lease)
+    if taken is None:
+        return  # another run took it over first
+    claimed, ids = taken
+    found = store.get_many(ids)
+    papers = [found[pid] for pid in ids if pid in found and not found[pid].hidden]
+    if not papers:
+        subs.finish(sub.id, period_key, claimed, ok=False, error="its papers are gone from the store")
+        return
+    echo(f"resending an interrupted digest: {sub.email} #{sub.id} {period_key}")
+    _deliver(subs, letters, mailer, sub, period_key, papers, claimed, run, echo)
+
+
+def _deliver(
+    subs: Subscriptions,
+    letters: Letters,
+    mailer: Mailer | None,
+    sub: Subscription,
+    period_key: str,
+    papers: list[Paper],
+    claimed: datetime,
+    run: DigestRun,
+    echo: Callable[[str], None],
+) -> None:
+    label = f"{sub.email} #{sub.id} {period_key}"
+    assert mailer is not None
+    try:
+        mailer.send(digest_message(letters, mailer.config.sender, sub, period_key, papers))
+    except MailError as exc:
+        subs.finish(sub.id, period_key, claimed, ok=False, error=str(exc))
+        run.failed.append(label)
+        echo(f"failed: {exc}")
+        log.warning("digest to %s failed: %s", label, exc)
+        return
+    if not subs.finish(sub.id, period_key, claimed, ok=True):
+        log.warning("digest to %s was sent after its claim expired (raise --lease)", label)
+    run.sent.append(label)
+    echo(f"sent: {label}: {len(papers)} papers")
+
+
 def digest_message(
-    letters: Letters, sender: str, sub: Subscription, period: Period, papers: list[Paper]
+    letters: Letters, sender: str, sub: Subscription, period_key: str, papers: list[Paper]
 ) -> EmailMessage:
     """The digest email with its one-click unsubscribe headers (RFC 2369 + RFC 8058)."""
-    subject, text, html = letters.digest(sub, period.key, papers)
+    subject, text, html = letters.digest(sub, period_key, papers)
     unsubscribe = letters.unsubscribe_url(sub.id)
     headers = {"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
     return build_message(sender, sub.email, subject, text, html, headers)
@@ -226,18 +284,28 @@ def subscribe(
 ) -> int:
     """Record a subscription and mail its confirmation link (double opt-in); returns its id.
 
-    Only an admin at the command line may pass confirmed=True, for an address they vouch for.
+    A request identical to one still pending (or active) mails nothing and returns that one's id; a mailbox
+    sent ADDRESS_MAILS_PER_DAY confirmations in the last day raises RateLimited. Only an admin at the
+    command line may pass confirmed=True, for an address they vouch for.
     """
     email = email.strip()
     validate(email, topic, frequency, max_papers)
-    if not confirmed and mailer is None:
-        raise MailError("confirmation emails need an SMTP server: set PAPERSIFT_SMTP_HOST")
     subs = Subscriptions(store)
-    sub_id = subs.create(email, topic, frequency, max_papers, confirmed=confirmed)
-    if not confirmed:
-        assert mailer is not None
+    if confirmed:
+        return subs.create(email, topic, frequency, max_papers, confirmed=True)
+    if mailer is None:
+        raise MailError("confirmation emails need an SMTP server: set PAPERSIFT_SMTP_HOST")
+    pending_for = timedelta(days=CONFIRM_DAYS)
+    sub_id, due = subs.request(
+        email, topic, frequency, max_papers, per_day=ADDRESS_MAILS_PER_DAY, pending_for=pending_for
+    )
+    if due:
         sub = subs.get(sub_id)
         assert sub is not None
         subject, text, html = letters.confirmation(sub)
-        mailer.send(build_message(mailer.config.sender, email, subject, text, html))
+        try:
+            mailer.send(build_message(mailer.config.sender, email, subject, text, html))
+        except MailError:
+            subs.discard(sub_id)  # else a retry would be taken for a pending repeat and mail nothing
+            raise
     return sub_id

@@ -7,7 +7,7 @@ Kept apart from cli.py, which registers the group; like the rest of the CLI it i
 from __future__ import annotations
 
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 import click
@@ -52,16 +52,34 @@ def digest() -> None:
 @digest.command("send")
 @click.option("--dry-run", is_flag=True, help="Say what would be sent; send and record nothing.")
 @click.option("--date", "day", help="Send for the period containing this day (default today, UTC).")
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=0),
+    default=digests.DEFAULT_LEASE.total_seconds() / 60,
+    show_default=True,
+    help="Minutes after which a digest left half-sent by a crashed run is sent again.",
+)
 @click.pass_obj
-def send(obj: Context, dry_run: bool, day: str | None) -> None:
-    """Send every due digest once; exit 1 when any address failed (the others still get theirs)."""
+def send(obj: Context, dry_run: bool, day: str | None, lease: float) -> None:
+    """Send every due digest once; exit 1 when any address failed (the others still get theirs).
+
+    A run killed mid-send is finished by a later run once --lease has passed: at most one duplicate,
+    never a lost digest."""
     when = _day(day)
     try:
         due = bool(Subscriptions(obj.store).active())  # no subscribers: fine without an SMTP server
         mailer = Mailer(SmtpConfig.from_settings(obj.settings)) if due and not dry_run else None
         engine = SearchEngine.open(obj.store, obj.settings)
         run = digests.send_digests(
-            obj.store, engine, obj.settings, _letters(obj), mailer, when, dry_run=dry_run, echo=click.echo
+            obj.store,
+            engine,
+            obj.settings,
+            _letters(obj),
+            mailer,
+            when,
+            dry_run=dry_run,
+            echo=click.echo,
+            lease=timedelta(minutes=lease),
         )
     except PapersiftError as exc:
         _fail(exc)

@@ -3,6 +3,9 @@
 Links carry an itsdangerous signature made with the site secret, so an address is managed by the
 links mailed to it alone, with no account: a confirmation link expires after CONFIRM_DAYS; an
 unsubscribe link never does (it sits in old emails and must keep working, as RFC 8058 expects).
+
+A confirmation goes to an address that has not agreed to anything yet, so its subject is fixed text:
+nothing the requester typed can be put in a stranger's subject line. Paper links are http(s) only.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from papersift.errors import PapersiftError
 from papersift.models import Paper
 from papersift.settings import Settings
 from papersift.store.subscriptions import Subscription
+from papersift.urls import safe_url
 
 TEMPLATES = Path(__file__).resolve().parent / "emails"
 CONFIRM_DAYS = 7
 ABSTRACT_CHARS = 300
+TOPIC_CHARS = 120  # the subscriber's words in a subject or a confirmation body
+CONFIRM_SUBJECT = "Confirm your papersift digest subscription"
 
 
 class BadLink(PapersiftError):
@@ -98,8 +104,12 @@ class Letters:
 
     def digest(self, sub: Subscription, period_key: str, papers: list[Paper]) -> tuple[str, str, str]:
         """(subject, plain text, HTML) of one digest."""
-        subject = f"papersift {sub.frequency} digest: {sub.topic.describe()} ({period_key}, {len(papers)} papers)"
-        items = [{"paper": p, "url": self.paper_url(p)} for p in papers]
+        topic = short(sub.topic.describe(), TOPIC_CHARS)
+        subject = f"papersift {sub.frequency} digest: {topic} ({period_key}, {len(papers)} papers)"
+        items = [
+            {"paper": p, "url": self.paper_url(p), "abs_url": safe_url(p.abs_url), "pdf_url": safe_url(p.pdf_url)}
+            for p in papers
+        ]
         text, html = self._render(
             "digest",
             subject=subject,
@@ -113,11 +123,12 @@ class Letters:
 
     def confirmation(self, sub: Subscription) -> tuple[str, str, str]:
         """(subject, plain text, HTML) of the double opt-in email."""
-        subject = f"Confirm your papersift digest: {sub.topic.describe()}"
+        subject = CONFIRM_SUBJECT
         text, html = self._render(
             "confirm",
             subject=subject,
             sub=sub,
+            topic=short(sub.topic.describe(), TOPIC_CHARS),
             confirm_url=self.confirm_url(sub.id),
             days=CONFIRM_DAYS,
             site_url=self.base_url + "/",

@@ -3,15 +3,20 @@
 Transient failures (connection trouble, 4xx replies) are retried with exponential back-off; a
 permanent refusal (5xx, e.g. "550 no such user") is raised at once as MailRejected, since retrying
 cannot change the server's mind and would only delay the other recipients.
+
+Header values are checked here whatever the caller: a control character or line break in one (a header
+injection: "x\r\nBcc: victim") raises UnsafeHeader, and To must be exactly one plain address.
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
+import unicodedata
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -25,6 +30,32 @@ class MailError(PapersiftError):
 
 class MailRejected(MailError):
     """The server refused the message or its recipient for good (a 5xx reply)."""
+
+
+class UnsafeHeader(MailError):
+    """A header value would carry a line break or control character, or To is not one plain address."""
+
+
+# one plain ASCII address: RFC 5322 dot-atom local part, LDH domain labels (IDNs in their xn-- form)
+ADDRESS_RE = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z"
+)
+
+
+def check_header(name: str, value: str) -> None:
+    """Refuse a header value holding CR, LF or any other control character or line separator."""
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            raise UnsafeHeader(f"refusing to send: the {name} header would contain U+{ord(ch):04X}")
+
+
+def check_recipient(to: str) -> None:
+    """To must be exactly one plain address (no display name, no list) matching ADDRESS_RE."""
+    check_header("To", to)
+    found = getaddresses([to])
+    if len(found) != 1 or found[0][1] != to or not ADDRESS_RE.match(to) or len(to) > 254:
+        raise UnsafeHeader(f"refusing to send: {to!r} is not one plain email address")
 
 
 @dataclass(slots=True, frozen=True)
@@ -53,7 +84,12 @@ class SmtpConfig:
 def build_message(
     sender: str, to: str, subject: str, text: str, html: str, headers: dict[str, str] | None = None
 ) -> EmailMessage:
-    """A multipart/alternative message: plain text first, HTML preferred by clients that can show it."""
+    """A multipart/alternative message: plain text first, HTML preferred by clients that can show it.
+    Raises UnsafeHeader rather than build a header that could carry another header."""
+    check_recipient(to)
+    values = {"From": sender, "Subject": subject, **(headers or {})}
+    for name, value in values.items():
+        check_header(name, value)
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to

@@ -1,25 +1,49 @@
 """Digest subscriptions and the ledger of digests sent: the SQL behind `papersift.digest`.
 
-`claim` is the exactly-once guard: deciding to send a digest and recording it happen in one write
-transaction, and the primary key (subscription_id, period) makes a second claim for the same period
-fail even if two `digest send` runs race. A claim that failed to deliver may be claimed again.
+`claim` is the send guard: deciding to send a digest and recording it is one atomic statement
+(INSERT ... ON CONFLICT DO NOTHING, else a conditional UPDATE), so of two `digest send` runs racing on
+SQLite or PostgreSQL exactly one wins. A claim is a lease: a row left at `sending` longer than the
+lease (its sender was killed mid-send) is taken over by a later run and sent again, so a crash costs at
+most one duplicate digest, never a lost one. A failed claim may be claimed again.
+
+Every text field is checked here too (not only at the web edge): no control characters or line breaks
+ever reach the store, so none can reach an email header built from it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import MetaData, Table, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, MetaData, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
+from papersift.errors import QueryError, RateLimited
 from papersift.store.papers import Store
 
 Kind = Literal["trending", "search", "category", "author", "similar"]
 Frequency = Literal["daily", "weekly"]
 KINDS: tuple[Kind, ...] = ("trending", "search", "category", "author", "similar")
 FREQUENCIES: tuple[Frequency, ...] = ("daily", "weekly")
+# control characters, surrogates and the Unicode line/paragraph separators: a header or a line break
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
+def check_text(label: str, value: str) -> None:
+    """Refuse text that holds a control character or a line break (a header injection, or a NUL that
+    PostgreSQL cannot store); QueryError names the field and the character."""
+    for ch in value:
+        if unicodedata.category(ch) in _FORBIDDEN_CATEGORIES:
+            raise QueryError(f"the {label} contains a control character or line break (U+{ord(ch):04X}); remove it")
+
+
+def mailbox_key(email: str) -> str:
+    """The mailbox an address delivers to, for counting requests: case-folded, without a +tag."""
+    local, _, domain = email.strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
 
 
 @dataclass(slots=True, frozen=True)
@@ -46,6 +70,15 @@ class Topic:
         extra = [*self.categories, self.venue, self.author and f"author {self.author}"]
         suffix = ", ".join(x for x in extra if x)
         return f"“{self.query}”" + (f" ({suffix})" if suffix else "")
+
+    def check(self) -> None:
+        """QueryError when any field holds a control character or line break."""
+        for label, value in (("query", self.query), ("venue", self.venue), ("author", self.author)):
+            check_text(label, value)
+        for category in self.categories:
+            check_text("category", category)
+        for seed in self.seeds:
+            check_text("paper id", seed)
 
 
 @dataclass(slots=True)
@@ -101,23 +134,85 @@ class Subscriptions:
 
     def create(self, email: str, topic: Topic, frequency: Frequency, max_papers: int, confirmed: bool = False) -> int:
         """Insert a subscription, unconfirmed unless an admin vouches for the address; returns its id."""
+        values = self._values(email, topic, frequency, max_papers, confirmed)
+        with self.store.write() as w:
+            return self._insert(w.conn, values)
+
+    def _values(
+        self, email: str, topic: Topic, frequency: Frequency, max_papers: int, confirmed: bool
+    ) -> dict[str, Any]:
+        check_text("email address", email)
+        topic.check()
+        if topic.kind not in KINDS or frequency not in FREQUENCIES:
+            raise QueryError(f"kind must be one of {', '.join(KINDS)}; frequency one of {', '.join(FREQUENCIES)}")
         now = datetime.now(UTC)
-        filters = {"categories": list(topic.categories), "venue": topic.venue, "author": topic.author}
-        values = {
+        return {
             "email": email,
             "kind": topic.kind,
             "query": topic.query,
-            "filters": filters,
+            "filters": {"categories": list(topic.categories), "venue": topic.venue, "author": topic.author},
             "seeds": list(topic.seeds),
             "frequency": frequency,
             "max_papers": max_papers,
             "created_at": now,
             "confirmed_at": now if confirmed else None,
         }
-        with self.store.write() as w:
-            key = w.conn.execute(insert(self.subs).values(**values)).inserted_primary_key
+
+    def _insert(self, conn: Connection, values: dict[str, Any]) -> int:
+        key = conn.execute(insert(self.subs).values(**values)).inserted_primary_key
         assert key is not None
         return int(key[0])
+
+    def request(
+        self,
+        email: str,
+        topic: Topic,
+        frequency: Frequency,
+        max_papers: int,
+        *,
+        per_day: int,
+        pending_for: timedelta,
+    ) -> tuple[int, bool]:
+        """A subscription asked for from outside, as (id, whether a confirmation mail is due).
+
+        An identical one that is active, or pending and younger than `pending_for`, is returned with False:
+        one pending confirmation per mailbox and subscription. A mailbox that had `per_day` requests in the
+        last day raises RateLimited. Checked and inserted in one transaction (serialised per mailbox on
+        PostgreSQL by an advisory lock), so the counts hold across processes and concurrent requests."""
+        values = self._values(email, topic, frequency, max_papers, confirmed=False)
+        key = mailbox_key(email)
+        local, _, domain = key.rpartition("@")
+        s, now = self.subs, values["created_at"]
+        address = func.lower(s.c.email)
+        same_box = or_(
+            address == key,
+            and_(address.startswith(local + "+", autoescape=True), address.endswith("@" + domain, autoescape=True)),
+        )
+        with self.store.write() as w:
+            if w.conn.dialect.name == "postgresql":
+                lock = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+                w.conn.execute(select(func.pg_advisory_xact_lock(lock)))
+            rows = [r for r in w.conn.execute(select(s).where(same_box)) if mailbox_key(r.email) == key]
+            for row in rows:
+                sub = self._to_sub(row)
+                fresh = sub.confirmed or sub.created_at > now - pending_for
+                if sub.active and fresh and (sub.topic, sub.frequency) == (topic, frequency):
+                    return sub.id, False
+            recent = sorted(
+                c for c in (_utc(r.created_at) for r in rows) if c is not None and c > now - timedelta(days=1)
+            )
+            if len(recent) >= per_day:
+                wait = (recent[-per_day] + timedelta(days=1) - now).total_seconds()
+                raise RateLimited(
+                    f"{email} was sent {per_day} confirmation requests today; try again later", int(wait) + 1
+                )
+            return self._insert(w.conn, values), True
+
+    def discard(self, sub_id: int) -> None:
+        """Forget a subscription that was never confirmed (its confirmation mail could not be sent)."""
+        s = self.subs
+        with self.store.write() as w:
+            w.conn.execute(delete(s).where(s.c.id == sub_id, s.c.confirmed_at.is_(None)))
 
     def get(self, sub_id: int) -> Subscription | None:
         with self.store.engine.connect() as conn:
@@ -174,39 +269,51 @@ class Subscriptions:
         with self.store.engine.connect() as conn:
             return {pid for papers in conn.execute(query).scalars() for pid in papers}
 
-    def claim(self, sub_id: int, period: str, paper_ids: list[str]) -> bool:
-        """Decide to send this period's digest and record it, atomically; False when already claimed."""
-        d = self.sends
-        now = datetime.now(UTC)
-        where = (d.c.subscription_id == sub_id, d.c.period == period)
-        try:
-            with self.store.write() as w:
-                status = w.conn.execute(select(d.c.status).where(*where)).scalar()
-                if status is None:
-                    w.conn.execute(
-                        insert(d).values(
-                            subscription_id=sub_id,
-                            period=period,
-                            status="sending",
-                            papers=paper_ids,
-                            attempted_at=now,
-                            error="",
-                        )
-                    )
-                elif status == "failed":
-                    values = {"status": "sending", "papers": paper_ids, "attempted_at": now, "error": ""}
-                    w.conn.execute(update(d).where(*where).values(**values))
-                else:
-                    return False
-        except IntegrityError:
-            if self.status(sub_id, period) is None:
-                raise  # not a race with another run: a real error
-            return False  # another run claimed it between our read and our insert
-        return True
+    def claim(self, sub_id: int, period: str, paper_ids: list[str], lease: timedelta) -> datetime | None:
+        """Decide to send this period's digest and record it, atomically. Returns the claim's time (hand it
+        to `finish`), or None when another run holds a claim younger than `lease` or already sent it."""
+        d, now = self.sends, datetime.now(UTC)
+        values = {"status": "sending", "papers": paper_ids, "attempted_at": now, "error": ""}
+        with self.store.write() as w:
+            dialect = postgresql if w.conn.dialect.name == "postgresql" else sqlite
+            fresh = dialect.insert(d).values(subscription_id=sub_id, period=period, **values)
+            if w.conn.execute(fresh.on_conflict_do_nothing().returning(d.c.period)).first() is not None:
+                return now
+            again = or_(d.c.status == "failed", and_(d.c.status == "sending", d.c.attempted_at < now - lease))
+            query = update(d).where(d.c.subscription_id == sub_id, d.c.period == period, again).values(**values)
+            return now if w.conn.execute(query).rowcount == 1 else None
 
-    def finish(self, sub_id: int, period: str, ok: bool, error: str = "") -> None:
-        """Record the outcome of a claimed digest; a failed one may be claimed again by a later run."""
+    def take_over(self, sub_id: int, period: str, lease: timedelta) -> tuple[datetime, list[str]] | None:
+        """Claim a digest whose sender vanished mid-send (at `sending` for longer than `lease`), keeping the
+        papers it carried; None when another run took it first."""
+        d, now = self.sends, datetime.now(UTC)
+        where = (d.c.subscription_id == sub_id, d.c.period == period)
+        with self.store.write() as w:
+            stale = and_(*where, d.c.status == "sending", d.c.attempted_at < now - lease)
+            if w.conn.execute(update(d).where(stale).values(attempted_at=now)).rowcount != 1:
+                return None
+            papers = w.conn.execute(select(d.c.papers).where(*where)).scalar_one()
+        return now, list(papers)
+
+    def stale_claims(self, lease: timedelta) -> list[tuple[int, str, datetime]]:
+        """(subscription, period, attempted_at) of digests left at `sending` for longer than the lease, oldest
+        first, for active subscriptions only: a later run sends them again."""
+        d, s = self.sends, self.subs
+        cutoff = datetime.now(UTC) - lease
+        query = (
+            select(d.c.subscription_id, d.c.period, d.c.attempted_at)
+            .join(s, s.c.id == d.c.subscription_id)
+            .where(d.c.status == "sending", d.c.attempted_at < cutoff, s.c.unsubscribed_at.is_(None))
+            .order_by(d.c.attempted_at)
+        )
+        with self.store.engine.connect() as conn:
+            return [(int(r[0]), str(r[1]), _utc(r[2]) or cutoff) for r in conn.execute(query)]
+
+    def finish(self, sub_id: int, period: str, claimed_at: datetime, ok: bool, error: str = "") -> bool:
+        """Record the outcome of our claim; False (nothing written) when a later run took the claim over.
+        A failed digest may be claimed again by a later run."""
         d = self.sends
         values = {"status": "sent" if ok else "failed", "error": error[:1000]}
+        mine = (d.c.subscription_id == sub_id, d.c.period == period, d.c.attempted_at == claimed_at)
         with self.store.write() as w:
-            w.conn.execute(update(d).where(d.c.subscription_id == sub_id, d.c.period == period).values(**values))
+            return bool(w.conn.execute(update(d).where(*mine).values(**values)).rowcount == 1)

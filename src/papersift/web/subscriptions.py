@@ -1,9 +1,15 @@
 """Email digest subscriptions on the web, managed by emailed links alone (no account needed).
 
-Subscribing posts a CSRF-protected form and mails a confirmation link (double opt-in). The signed
-unsubscribe link shows a button; a POST to the same URL unsubscribes. That POST needs no session or
+Subscribing posts a CSRF-protected form and mails a confirmation link (double opt-in). Both mailed links
+only show a button on GET, and act on POST: mail scanners and link previews fetch GET links, and must
+neither confirm (that would make double opt-in single) nor unsubscribe. Those POSTs need no session or
 CSRF token, on purpose: RFC 8058 one-click unsubscribe comes from the mail provider, and the signed
-token in the URL is itself the proof that the request came from the subscriber's inbox.
+token is itself the proof that the request came from the subscriber's inbox.
+
+The server can be made to mail a stranger, so requests are bounded: SUBSCRIBE_RULES per client IP (in
+memory), ADDRESS_MAILS_PER_DAY per mailbox (counted in the store), one pending confirmation per mailbox
+and subscription; a repeat is answered exactly like the first request. Every text field is refused with
+422 when it holds a control character or line break, before anything is stored or mailed.
 """
 
 from __future__ import annotations
@@ -11,22 +17,53 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from starlette.responses import Response
 
 from papersift import digest
-from papersift.errors import PaperNotFound, PapersiftError, QueryError
+from papersift.errors import PaperNotFound, PapersiftError, QueryError, RateLimited
 from papersift.letters import Letters
 from papersift.mail import Mailer, SmtpConfig
-from papersift.store.subscriptions import FREQUENCIES, KINDS, Frequency, Kind, Subscription, Subscriptions, Topic
+from papersift.store.subscriptions import (
+    FREQUENCIES,
+    KINDS,
+    Frequency,
+    Kind,
+    Subscription,
+    Subscriptions,
+    Topic,
+    check_text,
+)
 from papersift.web import auth
 from papersift.web.api import SiteDep
 from papersift.web.pages import render
+from papersift.web.ratelimit import client_ip, limiter_for
 from papersift.web.site import Site
 
 router = APIRouter(include_in_schema=False)
 Token = Annotated[str, Query(min_length=1, max_length=500)]
 FormText = Annotated[str, Form(max_length=500)]
+# subscription requests one client IP may make: a burst, and a day
+SUBSCRIBE_RULES = ("5/minute", "20/day")
+
+
+def _plain(value: str) -> str:
+    """A pydantic validator: no control characters or line breaks (they could end up in a mail header)."""
+    try:
+        check_text("field", value)
+    except QueryError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+PlainText = Annotated[str, AfterValidator(_plain)]
+
+
+def _throttle(request: Request) -> None:
+    """Per-IP limits on subscription requests (each one may mail somebody)."""
+    limiter = limiter_for(request)
+    for rule in SUBSCRIBE_RULES:
+        limiter.hit(f"subscribe:{client_ip(request)}", rule, "too many subscription requests from your address")
 
 
 def letters_for(site: Site) -> Letters:
@@ -69,17 +106,32 @@ def subscribe(
     csrf_token: FormText = "",
 ) -> Response:
     auth.check_csrf(request, csrf_token)
+    _throttle(request)
     form = _form(email=email, kind=kind, q=q, category=category, author=author, like=like, frequency=frequency)
     form["max_papers"] = max_papers
     try:
+        for label, value in form.items():
+            if isinstance(value, str):
+                check_text(label, value)
         topic = _topic(kind, q, category, author, like)
         mailer = Mailer(SmtpConfig.from_settings(site.settings), attempts=2, backoff=1.0)
         freq: Frequency = "weekly" if frequency == "weekly" else "daily"
         digest.subscribe(site.store, letters_for(site), mailer, email, topic, freq, max_papers)
+    except RateLimited:
+        raise  # 429 with Retry-After, not a form error
     except PapersiftError as exc:
+        form = {k: ("" if isinstance(v, str) and not _is_plain(v) else v) for k, v in form.items()}
         context = {"mode": "form", "form": form, "kinds": KINDS, "frequencies": FREQUENCIES, "message": str(exc)}
         return render(request, site, "subscribe.html", status_code=422, **context)
     return render(request, site, "subscribe.html", mode="sent", email=email.strip())
+
+
+def _is_plain(value: str) -> bool:
+    try:
+        check_text("field", value)
+    except QueryError:
+        return False
+    return True
 
 
 def _topic(kind: str, q: str, category: str, author: str, like: str) -> Topic:
@@ -98,8 +150,21 @@ def _topic(kind: str, q: str, category: str, author: str, like: str) -> Topic:
 
 
 @router.get("/subscriptions/confirm")
-def confirm(request: Request, site: SiteDep, token: Token) -> Response:
-    """The double opt-in link: GET is fine here, confirming twice changes nothing."""
+def confirm_page(request: Request, site: SiteDep, token: Token) -> Response:
+    """The mailed double opt-in link shows a button and changes nothing: mail scanners prefetch links."""
+    letters = letters_for(site)
+    sub = Subscriptions(site.store).get(letters.read_confirm(token))
+    if sub is None or not sub.active:
+        return render(request, site, "subscribe.html", status_code=404, mode="gone")
+    if sub.confirmed:
+        unsubscribe_url = letters.unsubscribe_url(sub.id)
+        return render(request, site, "subscribe.html", mode="confirmed", sub=sub, unsubscribe_url=unsubscribe_url)
+    return render(request, site, "subscribe.html", mode="confirm", sub=sub, token=token)
+
+
+@router.post("/subscriptions/confirm")
+def confirm(request: Request, site: SiteDep, token: Annotated[str, Form(min_length=1, max_length=500)]) -> Response:
+    """The page's button: the signed, expiring token is the authority (idempotent)."""
     letters = letters_for(site)
     sub_id = letters.read_confirm(token)
     subs = Subscriptions(site.store)
@@ -135,12 +200,12 @@ api_router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
 
 
 class SubscribeIn(BaseModel):
-    email: str = Field(max_length=254)
-    kind: str = Field(default="search", max_length=16)
-    q: str = Field(default="", max_length=500)
-    category: str = Field(default="", max_length=64)
-    author: str = Field(default="", max_length=128)
-    like: str = Field(default="", max_length=500)
+    email: PlainText = Field(max_length=254)
+    kind: PlainText = Field(default="search", max_length=16)
+    q: PlainText = Field(default="", max_length=500)
+    category: PlainText = Field(default="", max_length=64)
+    author: PlainText = Field(default="", max_length=128)
+    like: PlainText = Field(default="", max_length=500)
     frequency: Frequency = "daily"
     max_papers: int = Field(default=10, ge=1, le=digest.MAX_PAPERS)
 
@@ -169,7 +234,9 @@ def _out(sub: Subscription) -> SubscriptionOut:
 
 @api_router.post("", status_code=202, summary="Subscribe; a confirmation link is mailed (double opt-in)")
 def api_subscribe(request: Request, site: SiteDep, body: SubscribeIn) -> dict[str, str]:
+    """The same answer whether a mail went out or an identical request is still pending: it reveals nothing."""
     auth.check_csrf(request, None)  # the X-CSRF-Token header, as for every API write
+    _throttle(request)
     topic = _topic(body.kind, body.q, body.category, body.author, body.like)
     mailer = Mailer(SmtpConfig.from_settings(site.settings), attempts=2, backoff=1.0)
     digest.subscribe(site.store, letters_for(site), mailer, body.email, topic, body.frequency, body.max_papers)
