@@ -11,6 +11,7 @@ from bibtexparser import model
 
 from papersift.ids import normalise_title
 from papersift.models import Paper
+from papersift.urls import safe_url
 
 FORMATS = ("jsonl", "bibtex")
 
@@ -70,8 +71,8 @@ def bibtex_entry(paper: Paper, used: set[str] | None = None) -> model.Entry:
         fields.append(model.Field("doi", paper.doi))
     if paper.venue:
         fields.append(model.Field("booktitle" if paper.year else "journal", paper.venue))
-    if paper.abs_url:
-        fields.append(model.Field("url", paper.abs_url))
+    if safe_url(paper.abs_url):  # a reference manager turns `url` into a link
+        fields.append(model.Field("url", safe_url(paper.abs_url)))
     if paper.abstract:
         fields.append(model.Field("abstract", paper.abstract))
     for f in fields:

@@ -14,14 +14,21 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from papersift import sources
-from papersift.errors import RecordError, SourceError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, StatementError
+
+from papersift import sources, validate
+from papersift.errors import RecordError, SourceError, StoreError
 from papersift.models import CONTENT_FIELDS, IngestReport, Paper, Rejected
 from papersift.sources import ParsedRecord, http
 from papersift.store import Store, Writer
 
 MAX_KEPT_REJECTIONS = 1000
 Progress = Callable[[int], None]
+# what the store raises for one row it refuses (too long for a column, a NUL, a constraint): that
+# record is rejected and the others kept; anything else (disk full, connection lost) stops the run
+_ROW_ERRORS = (DataError, IntegrityError, UnicodeError, ValueError, TypeError)
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"
 
 
 def _rank(paper: Paper) -> int:
@@ -85,12 +92,89 @@ def _write_batch(writer: Writer, batch: dict[str, Paper], report: IngestReport) 
     report.updated += writer.update(updates)
 
 
+def _row_error(exc: BaseException) -> bool:
+    """True when the store refused a row's data, not the write itself (a DBAPIError that is not a data
+    or integrity error is the connection or the disk: retrying record by record cannot help)."""
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+        return True  # a value no bind processor could convert
+    return isinstance(exc, _ROW_ERRORS)
+
+
+def _counts(report: IngestReport) -> tuple[int, int, int]:
+    return report.added, report.updated, report.unchanged
+
+
+def _restore(report: IngestReport, counts: tuple[int, int, int]) -> None:
+    report.added, report.updated, report.unchanged = counts
+
+
+def _write_guarded(
+    writer: Writer, batch: dict[str, Paper], origins: dict[str, str], report: IngestReport, strict: bool
+) -> None:
+    """Write the batch in one savepoint (the fast path); when the store refuses a row, write it again record
+    by record, each in its own savepoint, and reject the records it refuses with their origin."""
+    counts, rev = _counts(report), writer._rev
+    try:
+        with writer.conn.begin_nested():
+            _write_batch(writer, batch, report)
+        return
+    except Exception as exc:
+        if not _row_error(exc):
+            raise
+        _restore(report, counts)
+        writer._rev = rev  # a revision taken inside the rolled-back savepoint was rolled back with it
+    for paper_id, paper in batch.items():
+        counts, rev = _counts(report), writer._rev
+        try:
+            with writer.conn.begin_nested():
+                _write_batch(writer, {paper_id: paper}, report)
+        except Exception as exc:
+            if not _row_error(exc):
+                raise
+            _restore(report, counts)
+            writer._rev = rev
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+            _reject(
+                report,
+                Rejected(origins.get(paper_id, paper_id), f"{paper_id}: the store refused it ({reason})"),
+                strict,
+            )
+
+
 def _reject(report: IngestReport, rejected: Rejected, strict: bool) -> None:
     if strict:
         raise RecordError(rejected.origin, f"{rejected.reason} (--strict: nothing was stored)")
     report.rejected += 1
     if len(report.rejections) < MAX_KEPT_REJECTIONS:
         report.rejections.append(rejected)
+
+
+def _amend(report: IngestReport, origin: str, notes: tuple[str, ...]) -> None:
+    report.amended += 1
+    for note in notes:
+        if len(report.amendments) < MAX_KEPT_REJECTIONS:
+            report.amendments.append(Rejected(origin, note))
+
+
+def _disk_full(exc: BaseException | None) -> bool:
+    """Whether the store's disk is full, looking down the chain: SQLite ends the transaction on SQLITE_FULL,
+    so what surfaces may be the failed rollback of the savepoint that was open, caused by the full disk."""
+    seen = 0
+    while exc is not None and seen < 10:
+        orig = getattr(exc, "orig", None)
+        if getattr(orig, "sqlite_errorcode", None) == _SQLITE_FULL or getattr(orig, "sqlstate", None) == _PG_DISK_FULL:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _kept(report: IngestReport) -> str:
+    if not (report.added or report.updated):
+        return "nothing from this run was stored; nothing stored earlier was lost"
+    return (
+        f"the batches committed before it were kept ({report.added} added, {report.updated} updated); "
+        "nothing stored earlier was lost"
+    )
 
 
 def ingest_records(
@@ -101,22 +185,33 @@ def ingest_records(
     batch_size: int = 2000,
     progress: Progress | None = None,
     report: IngestReport | None = None,
+    origin: str = "input",
 ) -> IngestReport:
-    """Upsert parsed records; returns what changed. Exceptions from `records` propagate after the
-    batches before them have committed (non-strict) or with nothing committed (strict)."""
+    """Upsert parsed records; returns what changed. Every record passes `validate.normalise` first.
+    Exceptions from `records` propagate after the batches before them have committed (non-strict) or
+    with nothing committed (strict); a full disk becomes a StoreError that says what was kept."""
     report = report or IngestReport()
     started = time.perf_counter()
     try:
         if strict:
             with store.write() as writer:
-                _run(records, report, batch_size, progress, lambda batch: _write_batch(writer, batch, report), strict)
+
+                def write(batch: dict[str, Paper], origins: dict[str, str]) -> None:
+                    _write_guarded(writer, batch, origins, report, strict)
+
+                _run(records, report, batch_size, progress, write, strict, origin)
         else:
 
-            def commit(batch: dict[str, Paper]) -> None:
+            def commit(batch: dict[str, Paper], origins: dict[str, str]) -> None:
                 with store.write() as writer:
-                    _write_batch(writer, batch, report)
+                    _write_guarded(writer, batch, origins, report, strict)
 
-            _run(records, report, batch_size, progress, commit, strict)
+            _run(records, report, batch_size, progress, commit, strict, origin)
+    except OperationalError as exc:
+        if not _disk_full(exc):
+            raise
+        kept = "nothing from this run was stored (--strict)" if strict else _kept(report)
+        raise StoreError(f"the disk holding the store is full: {kept}; free some space and ingest again") from exc
     finally:
         report.seconds = time.perf_counter() - started
     return report
@@ -127,23 +222,35 @@ def _run(
     report: IngestReport,
     batch_size: int,
     progress: Progress | None,
-    commit: Callable[[dict[str, Paper]], None],
+    commit: Callable[[dict[str, Paper], dict[str, str]], None],
     strict: bool,
+    origin: str,
 ) -> None:
     batch: dict[str, Paper] = {}
+    origins: dict[str, str] = {}  # paper id -> where its record came from, for the store's rejections
 
     def flush() -> None:
         if batch:
-            commit(batch)
+            commit(batch, origins)
             if progress:
                 progress(len(batch))
             batch.clear()
+            origins.clear()
 
     try:
-        for record in records:
-            if isinstance(record, Rejected):
-                _reject(report, record, strict)
+        for number, parsed in enumerate(records, 1):
+            if isinstance(parsed, Rejected):
+                _reject(report, parsed, strict)
                 continue
+            where = f"{origin}#{number}"
+            checked = validate.normalise(parsed, where)
+            if isinstance(checked, Rejected):
+                _reject(report, checked, strict)
+                continue
+            if checked.notes:
+                _amend(report, where, checked.notes)
+            record = checked.paper
+            origins[record.id] = where
             if not record.source_id:
                 # a record its source gives no id of its own is known by its content, so that two
                 # such records of one paper are ordered stably by `_outranks`
@@ -188,7 +295,13 @@ def ingest(
         endpoint = sources.endpoint_source(target, opts)
         if endpoint is not None and (source is None or source == endpoint.name):
             return ingest_records(
-                store, endpoint.fetch(target), strict=strict, batch_size=batch_size, progress=progress, report=report
+                store,
+                endpoint.fetch(target),
+                strict=strict,
+                batch_size=batch_size,
+                progress=progress,
+                report=report,
+                origin=target,
             )
         # any other URL is a file on a web server: download it whole, then read it like a local file
         with tempfile.NamedTemporaryFile(prefix="papersift-", suffix=".download") as tmp:
@@ -215,4 +328,6 @@ def _ingest_file(
             name = origin.rsplit("/", 1)[-1].split("?", 1)[0]
             src = sources.detect(sources.head_of(stream, origin), name)(opts)
         records = _guarded(src.parse(stream, origin), origin, report)
-        return ingest_records(store, records, strict=strict, batch_size=batch_size, progress=progress, report=report)
+        return ingest_records(
+            store, records, strict=strict, batch_size=batch_size, progress=progress, report=report, origin=origin
+        )

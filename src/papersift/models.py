@@ -115,6 +115,9 @@ class IngestReport:
     rejected: int = 0
     seconds: float = 0.0
     rejections: list[Rejected] = field(default_factory=list)
+    # records stored with a field dropped or cut (an impossible date, a non-http link): origin + what
+    amended: int = 0
+    amendments: list[Rejected] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -129,4 +132,4 @@ class IngestReport:
         return (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
             f"{self.rejected} rejected in {self.seconds:.1f}s ({rate:,.0f} records/s)"
-        )
+        ) + (f"; {self.amended} stored with a field dropped" if self.amended else "")

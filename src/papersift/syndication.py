@@ -13,6 +13,7 @@ from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
 from papersift.models import Paper
+from papersift.urls import safe_url
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -87,8 +88,9 @@ def atom(meta: FeedMeta, papers: Sequence[Paper], paper_url: dict[str, str], now
         for name in paper.authors[:50]:
             _sub(_sub(entry, "author"), "name", name)
         _sub(entry, "link", rel="alternate", type="text/html", href=url)
-        if paper.abs_url:
-            _sub(entry, "link", rel="related", type="text/html", href=paper.abs_url)
+        related = safe_url(paper.abs_url)  # rows stored before ingest checked links; feed readers have no CSP
+        if related:
+            _sub(entry, "link", rel="related", type="text/html", href=related)
         for category in paper.categories:
             _sub(entry, "category", term=category)
         _sub(entry, "summary", _summary(paper), type="text")

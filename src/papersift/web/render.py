@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 from starlette.responses import HTMLResponse, Response
 
 from papersift.models import Paper
+from papersift.urls import safe_url
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -77,6 +78,14 @@ def authors_short(paper: Paper, first: int = 3) -> str:
     return ", ".join(names) + (f" +{more}" if more > 0 else "")
 
 
+def paper_path(paper_id: str) -> str:
+    """The id as one URL path part. '/' stays readable (hep-th/9901001) unless a segment is empty, '.' or
+    '..': a browser would resolve those (a stored `x/../../api/...` would send a form's POST elsewhere)."""
+    segments = paper_id.split("/")
+    keep_slashes = not any(s in ("", ".", "..") or s.lower().replace("%2e", ".") in (".", "..") for s in segments)
+    return quote(paper_id, safe="/:" if keep_slashes else ":")
+
+
 def _static_version() -> str:
     digest = hashlib.sha256()
     for path in sorted(STATIC.iterdir()):
@@ -92,6 +101,9 @@ class Renderer:
         env = self.templates.env
         env.filters["highlight"] = highlight
         env.filters["authors_short"] = authors_short
+        # every link that leaves the site goes through this: rows stored before ingest checked links may
+        # still hold javascript: or data: URLs, and an e-mail client or feed reader has no CSP
+        env.filters["safe_url"] = safe_url
         env.globals["static_version"] = _static_version()
 
     def render(self, request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
@@ -105,7 +117,7 @@ class Renderer:
             return f"{root}{path}" + (f"?{query}" if query else "")
 
         def paper_url(paper: Paper, suffix: str = "") -> str:
-            return f"{root}/papers/{quote(paper.id, safe='/:')}{suffix}"
+            return f"{root}/papers/{paper_path(paper.id)}{suffix}"
 
         template = self.templates.get_template(name)
         return template.render({"request": request, "url": url, "paper_url": paper_url, **context})

@@ -25,7 +25,8 @@
     const id = form.dataset.id;
     const button = form.querySelector(".vote-btn");
     const on = button.classList.contains("on");
-    const url = `${meta("root-path")}/api/papers/${encodeURI(id)}/upvote`;
+    // one encoded path part: an id's '/', '.', '#' or '?' can never move the request to another endpoint
+    const url = `${meta("root-path")}/api/papers/${encodeURIComponent(id)}/upvote`;
     const res = await fetch(url, {
       method: on ? "DELETE" : "POST",
       headers: { "X-CSRF-Token": meta("csrf-token"), Accept: "application/json" },
