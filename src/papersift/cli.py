@@ -88,8 +88,10 @@ def _report_dict(report: IngestReport) -> dict[str, Any]:
         "updated": report.updated,
         "unchanged": report.unchanged,
         "rejected": report.rejected,
+        "amended": report.amended,
         "seconds": round(report.seconds, 3),
         "rejections": [str(r) for r in report.rejections[:100]],
+        "amendments": [str(r) for r in report.amendments[:100]],
     }
 
 
@@ -155,6 +157,10 @@ def ingest(
                 click.echo(f"warning: skipped {rejected}", err=True)
             if report.rejected > 20:
                 click.echo(f"warning: ... and {report.rejected - 20} more skipped records", err=True)
+            for amended in report.amendments[:20]:
+                click.echo(f"note: {amended}", err=True)
+            if len(report.amendments) > 20:
+                click.echo(f"note: ... and {len(report.amendments) - 20} more fields dropped", err=True)
         if not as_json:
             verdict = "" if report.changed else " (nothing changed)"
             click.echo(f"{target}: {report.summary()}{verdict}")
