@@ -48,6 +48,10 @@ ERRORS: dict[int | str, dict[str, object]] = {
         (422, "Bad parameter"),
     ]
 }
+THROTTLED: dict[int | str, dict[str, object]] = {
+    429: {"model": ErrorBody, "description": "Too many attempts; the Retry-After header says when to try again"}
+}
+TAKEN: dict[int | str, dict[str, object]] = {409: {"model": ErrorBody, "description": "The user name is taken"}}
 router = APIRouter(prefix="/api", tags=["api"], responses=ERRORS)
 
 
@@ -101,6 +105,11 @@ class VoteOut(BaseModel):
 class Credentials(BaseModel):
     username: str = Field(max_length=64)
     password: str = Field(max_length=256)
+
+
+class PasswordChange(BaseModel):
+    old_password: str = Field(max_length=256)
+    new_password: str = Field(max_length=256)
 
 
 class MeOut(BaseModel):
@@ -294,17 +303,34 @@ def me(request: Request, site: SiteDep) -> MeOut:
     return _me(request, auth.current_user(request, site))
 
 
-@router.post("/auth/signup", response_model=MeOut, status_code=201, summary="Create an account and sign in")
+@router.post(
+    "/auth/signup",
+    response_model=MeOut,
+    status_code=201,
+    responses={**THROTTLED, **TAKEN},
+    summary="Create an account and sign in",
+)
 def signup(request: Request, site: SiteDep, body: Credentials) -> MeOut:
     return _me(request, auth.sign_up(request, site, body.username, body.password))
 
 
-@router.post("/auth/login", response_model=MeOut, summary="Sign in (sets the session cookie)")
+@router.post("/auth/login", response_model=MeOut, responses=THROTTLED, summary="Sign in (sets the session cookie)")
 def login(request: Request, site: SiteDep, body: Credentials) -> MeOut:
     return _me(request, auth.sign_in(request, site, body.username, body.password))
 
 
-@router.post("/auth/logout", status_code=204, summary="Sign out")
+@router.post(
+    "/auth/password",
+    response_model=MeOut,
+    responses=THROTTLED,
+    summary="Change the password; other sessions end, this one stays",
+)
+def change_password(request: Request, site: SiteDep, body: PasswordChange) -> MeOut:
+    auth.check_csrf(request, None)
+    return _me(request, auth.change_password(request, site, body.old_password, body.new_password))
+
+
+@router.post("/auth/logout", status_code=204, summary="Sign out (every session of the user ends)")
 def logout(request: Request, site: SiteDep) -> None:
     auth.check_csrf(request, None)
-    auth.sign_out(request)
+    auth.sign_out(request, site)

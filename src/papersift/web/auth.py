@@ -1,14 +1,24 @@
-"""Accounts on the web edge: argon2 passwords, signed session cookies, CSRF tokens.
+"""Accounts on the web edge: argon2 passwords, signed session cookies, CSRF tokens, sign-in throttling.
 
 Sessions live in a cookie signed with the site secret (Starlette's SessionMiddleware over
-itsdangerous), so no session table is needed; signing out clears it. Every state-changing request
-carries the session's CSRF token, in a form field or the X-CSRF-Token header, compared in constant time.
+itsdangerous), so no session table is needed. The cookie carries the user's session version (`sv`);
+signing out or changing the password raises the version in the store, which ends every session of that
+user (all browsers and devices), including copies of the cookie someone saved. Every state-changing
+request carries the session's CSRF token, in a form field or the X-CSRF-Token header, compared in
+constant time.
+
+Sign-in and sign-up are rate limited before any argon2 work (each hash costs ~0.15 s of CPU, which a
+flood would take from searches): every attempt counts, per client address, per account and address,
+and per account from anywhere (see the LOGIN_* rules); a successful sign-in forgets that address's
+failures for the account. An attacker can lock an account out only by spending LOGIN_PER_ACCOUNT
+guesses from several addresses, and then for at most an hour after stopping.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -17,10 +27,20 @@ from fastapi import Request
 
 from papersift.errors import PapersiftError, QueryError
 from papersift.settings import Settings
-from papersift.store.accounts import User
+from papersift.store.accounts import User, UsernameTaken
+from papersift.store.migrations import name_key
+from papersift.web.ratelimit import client_ip, limiter_for
 from papersift.web.site import Site
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")  # after NFKC: 'ａｌｉｃｅ' is 'alice'; no look-alike scripts
+# Every attempt counts (checked and counted atomically before argon2 runs, so parallel requests cannot
+# slip past). Per address: tight, humans sign in rarely. Per account and address: stops one client
+# guessing one password. Per account: bounds guessing spread over many addresses, high enough that
+# locking a victim out needs several addresses working for it.
+LOGIN_PER_IP = "10/minute"
+LOGIN_PER_ACCOUNT_ADDRESS = "5/15minutes"
+LOGIN_PER_ACCOUNT = "20/hour"
+SIGNUP_PER_IP = "20/hour"
 MIN_PASSWORD, MAX_PASSWORD = 8, 256
 CSRF_HEADER = "x-csrf-token"
 _hasher = PasswordHasher()
@@ -69,10 +89,16 @@ def check_csrf(request: Request, supplied: str | None) -> None:
 
 
 def current_user(request: Request, site: Site) -> User | None:
-    """The signed-in user, looked up once per request."""
+    """The signed-in user, looked up once per request; a cookie from a revoked session signs no one in."""
     if not getattr(request.state, "user_loaded", False):
         uid = request.session.get("uid")
-        request.state.user = site.accounts.user_by_id(uid) if isinstance(uid, int) else None
+        found = site.accounts.user_by_id(uid) if isinstance(uid, int) else None
+        if found is not None and request.session.get("sv") != found.session_version:
+            found = None
+        if found is None and "uid" in request.session:
+            request.session.pop("uid", None)  # stale: the browser gets a cookie without it
+            request.session.pop("sv", None)
+        request.state.user = found
         request.state.user_loaded = True
     user: User | None = request.state.user
     return user
@@ -95,24 +121,51 @@ def require_admin(request: Request, site: Site) -> User:
 def _start_session(request: Request, user: User) -> None:
     request.session.clear()  # a fresh session (and CSRF token) at every sign-in: no session fixation
     request.session["uid"] = user.id
+    request.session["sv"] = user.session_version
     csrf_token(request)
+    request.state.user = user
+    request.state.user_loaded = True
+
+
+def _typed_name(username: str) -> str:
+    """What a user name means however it was typed: NFKC-normalised ('ａｌｉｃｅ' -> 'alice'), trimmed."""
+    return unicodedata.normalize("NFKC", username[:128]).strip()
+
+
+def _check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise QueryError(f"a password is {MIN_PASSWORD} to {MAX_PASSWORD} characters long")
 
 
 def sign_up(request: Request, site: Site, username: str, password: str) -> User:
-    username = username.strip()
+    """Create an account and sign it in; names are unique however they are cased or Unicode-encoded."""
+    username = _typed_name(username)
     if not USERNAME_RE.match(username):
         raise QueryError("a user name is 3 to 32 letters, digits, '.', '_' or '-'")
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise QueryError(f"a password is {MIN_PASSWORD} to {MAX_PASSWORD} characters long")
+    _check_password(password)
+    limiter_for(request).hit(
+        f"signup-ip:{client_ip(request)}", SIGNUP_PER_IP, "too many new accounts from your address"
+    )
+    if site.accounts.user_by_name(username) is not None:  # spares the hash; create_user still enforces it
+        raise UsernameTaken(f"the name {username!r} is taken; pick another")
     user = site.accounts.create_user(username, _hasher.hash(password))
     _start_session(request, user)
     return user
 
 
-def sign_in(request: Request, site: Site, username: str, password: str) -> User:
-    user = site.accounts.user_by_name(username.strip()[:64])
+def _throttle_login(request: Request, key: str) -> None:
+    """Count a sign-in attempt for the address, the account at that address and the account (429 when over)."""
+    limiter, ip = limiter_for(request), client_ip(request)
+    limiter.hit(f"login-ip:{ip}", LOGIN_PER_IP, "too many sign-in attempts from your address")
+    account = "too many sign-in attempts for this account"
+    limiter.hit(f"login-account-ip:{key}\0{ip}", LOGIN_PER_ACCOUNT_ADDRESS, account)
+    limiter.hit(f"login-account:{key}", LOGIN_PER_ACCOUNT, account)
+
+
+def _verified(site: Site, user: User | None, password: str) -> User:
+    """The user if the password is theirs; the same argon2 work whether or not the user exists."""
     if user is None or len(password) > MAX_PASSWORD:
-        _hasher.hash("timing-equaliser")  # same work whether or not the user exists
+        _hasher.hash("timing-equaliser")
         raise BadCredentials("wrong user name or password")
     try:
         _hasher.verify(user.password_hash, password)
@@ -120,9 +173,41 @@ def sign_in(request: Request, site: Site, username: str, password: str) -> User:
         raise BadCredentials("wrong user name or password") from None
     if _hasher.check_needs_rehash(user.password_hash):
         site.accounts.set_password_hash(user.id, _hasher.hash(password))
+    return user
+
+
+def sign_in(request: Request, site: Site, username: str, password: str) -> User:
+    """Sign in by name (any case or Unicode form of it) and password, throttled before the hash runs."""
+    typed = _typed_name(username)[:64]
+    key = name_key(typed)
+    _throttle_login(request, key)
+    user = _verified(site, site.accounts.user_by_name(typed), password)
+    limiter_for(request).clear(f"login-account-ip:{key}\0{client_ip(request)}", LOGIN_PER_ACCOUNT_ADDRESS)
     _start_session(request, user)
     return user
 
 
-def sign_out(request: Request) -> None:
+def change_password(request: Request, site: Site, old_password: str, new_password: str) -> User:
+    """Replace the signed-in user's password after checking the old one; every other session ends, this
+    one goes on. Throttled like sign-in, so a stolen session cannot be used to guess the password."""
+    user = require_user(request, site)
+    _check_password(new_password)
+    key = name_key(user.username)
+    _throttle_login(request, key)
+    _verified(site, user, old_password)
+    new_hash = _hasher.hash(new_password)
+    site.accounts.set_password_hash(user.id, new_hash)
+    version = site.accounts.revoke_sessions(user.id)
+    renewed = User(user.id, user.username, new_hash, user.is_admin, version)
+    _start_session(request, renewed)
+    return renewed
+
+
+def sign_out(request: Request, site: Site) -> None:
+    """End the session, and every other session of the same user: a saved copy of the cookie stops working."""
+    user = current_user(request, site)
+    if user is not None:
+        site.accounts.revoke_sessions(user.id)
     request.session.clear()
+    request.state.user = None
+    request.state.user_loaded = True

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.responses import HTMLResponse, Response
 
 from papersift import feed
-from papersift.errors import PapersiftError, QueryError, SourceError
+from papersift.errors import PapersiftError, QueryError, RateLimited, SourceError
 from papersift.export import bibtex_entry
 from papersift.search import Filters
 from papersift.submit import submit_arxiv
@@ -253,7 +253,9 @@ def _account_post(
             auth.sign_in(request, site, username, password)
     except PapersiftError as exc:
         status = 401 if isinstance(exc, auth.BadCredentials) else 409 if "taken" in str(exc) else 422
-        return render(
+        if isinstance(exc, RateLimited):
+            status = 429
+        page = render(
             request,
             site,
             "login.html",
@@ -263,6 +265,9 @@ def _account_post(
             next=_safe_next(next),
             username=username[:64],
         )
+        if isinstance(exc, RateLimited):
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     return _redirect(request, _safe_next(next))
 
 
@@ -291,7 +296,7 @@ def signup(
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: FormText = "") -> Response:
+def logout(request: Request, site: SiteDep, csrf_token: FormText = "") -> Response:
     auth.check_csrf(request, csrf_token)
-    auth.sign_out(request)
+    auth.sign_out(request, site)
     return _redirect(request, "/")
