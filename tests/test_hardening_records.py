@@ -371,3 +371,37 @@ def test_any_record_becomes_a_paper_or_a_rejection_and_the_store_stays_usable(st
     for query in ["paper", "a", "x"]:
         assert client.get("/search", params={"q": query}).status_code == 200
     store.close()
+
+
+def test_ingest_on_a_full_disk_prints_one_line_and_keeps_earlier_batches(tmp_path: Path) -> None:
+    """A real full disk: the home on a 2 MB tmpfs (needs root to mount; skipped otherwise)."""
+    import os
+    import shutil
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from papersift.cli import main
+
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a small tmpfs needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        records = [_listing(f"2506.{i:05d}", abstract=f"paper {i} " + "words " * 200) for i in range(3000)]
+        path = _jsonl(tmp_path / "many.jsonl", records)
+        result = CliRunner().invoke(
+            main, ["--home", str(disk), "ingest", str(path), "-q"], env={"PAPERSIFT_BATCH_SIZE": "200"}
+        )
+        assert result.exit_code == 1, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: the disk holding the store is full"), lines
+        assert "Traceback" not in result.output
+        kept = re.search(r"\((\d+) added", lines[0])
+        store = Store.open(f"sqlite:///{disk / 'papersift.db'}")
+        assert kept and store.count() == int(kept.group(1)) > 0
+        store.close()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

@@ -203,8 +203,13 @@ def ingest_records(
         else:
 
             def commit(batch: dict[str, Paper], origins: dict[str, str]) -> None:
-                with store.write() as writer:
-                    _write_guarded(writer, batch, origins, report, strict)
+                counts = _counts(report)
+                try:
+                    with store.write() as writer:
+                        _write_guarded(writer, batch, origins, report, strict)
+                except BaseException:
+                    _restore(report, counts)  # the batch did not commit (a full disk fails at COMMIT too)
+                    raise
 
             _run(records, report, batch_size, progress, commit, strict, origin)
     except OperationalError as exc:
