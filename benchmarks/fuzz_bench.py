@@ -86,9 +86,11 @@ def run(site: FuzzSite, examples: int, seed: int, signed_in: bool, advisory: boo
         aim(site, case, data)
         try:
             response = case.call(**session_kwargs(site, signed_in))
-        except requests.RequestException as exc:  # no answer within 10 s: a hang is a finding too
+        except Exception as exc:  # no answer within 10 s (a hang), or the app's exception re-raised after its 500
             tally.statuses[case.operation.label][0] += 1
             tally.record(tally.failures, case, exc, label)
+            if not isinstance(exc, requests.RequestException):
+                return
             with STACKS.open("a") as f:
                 f.write(f"\n==== {type(exc).__name__} on {case.as_curl_command()}\n")
                 f.flush()

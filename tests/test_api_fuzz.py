@@ -22,19 +22,20 @@ from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import schemathesis
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import Case, CheckContext, GenerationMode, Response
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import Failure
+from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from schemathesis.specs.openapi.schemas import OpenApiSchema
@@ -45,6 +46,7 @@ from papersift.settings import Settings
 from papersift.store import Store
 from papersift.store.subscriptions import Subscriptions, Topic
 from papersift.web import create_app
+from papersift.web.api import ErrorBody
 from papersift.web.auth import site_secret
 
 HERE = Path(__file__).resolve().parent
@@ -224,14 +226,33 @@ def _token(url: str) -> str:
 
 
 def aim(site: FuzzSite, case: Case, data: st.DataObject) -> None:
-    """Half the time, point a generated id or token at something that exists."""
+    """Half the time, point a generated id, token or body field at something that exists or is well-formed:
+    random strings alone would stop nearly every call at a 404 or 422, before the code worth fuzzing."""
+
+    def real(values: list[str], label: str) -> str | None:
+        return data.draw(st.sampled_from(values), label=label) if data.draw(st.booleans(), label=label) else None
+
     params = case.path_parameters or {}
-    if "paper_id" in params and data.draw(st.booleans(), label="real paper"):
-        params["paper_id"] = data.draw(st.sampled_from(site.paper_ids), label="paper_id")
-    if "token" in params and data.draw(st.booleans(), label="real token"):
-        params["token"] = data.draw(st.sampled_from(site.manage_tokens), label="token")
-    if case.path.endswith("/confirm") and isinstance(case.query, dict) and data.draw(st.booleans()):
-        case.query["token"] = data.draw(st.sampled_from(site.confirm_tokens), label="confirm token")
+    if "paper_id" in params and (value := real(site.paper_ids, "paper_id")):
+        params["paper_id"] = value
+    if "token" in params and (value := real(site.manage_tokens, "token")):
+        params["token"] = value
+    if case.path.endswith("/confirm") and isinstance(case.query, dict) and (value := real(site.confirm_tokens, "q")):
+        case.query["token"] = value
+    body = case.body if isinstance(case.body, dict) else {}
+    replacements = {
+        "id": ["0704.0001", "https://arxiv.org/abs/0704.0001v2", "arXiv:0704.0001", "2401.00001"],
+        "email": ["reader@example.org", "Some.One+tag@example.org"],
+        "kind": ["trending", "search", "category", "author", "similar"],
+        "like": [" ".join(site.paper_ids[:3]), site.paper_ids[-1]],
+        "username": [ADMIN, "another_user"],
+        "password": [PASSWORD, "password 12345"],
+    }
+    for key, values in replacements.items():
+        if isinstance(body.get(key), str) and (value := real(values, key)):
+            body[key] = value
+    if case.path == "/api/subscriptions" and body and data.draw(st.booleans(), label="well-formed topic"):
+        body.update(q="diffusion models", category="cs.CV", author="", like=" ".join(site.paper_ids[:2]))
 
 
 def session_kwargs(site: FuzzSite, signed_in: bool) -> dict[str, Any]:
@@ -319,3 +340,47 @@ def test_error_shape_check_rejects_other_bodies(site: FuzzSite) -> None:
     bad.content = b'{"detail": "Not Found"}'
     with pytest.raises(ErrorShapeViolation):
         error_shape(None, bad, case)  # type: ignore[arg-type]
+
+
+def _planted_site() -> FuzzSite:
+    """A tiny app with two planted bugs, fuzzed by the same machinery: the harness must find both."""
+    app = FastAPI(openapi_url="/api/openapi.json")
+
+    @app.get("/api/planted/crash", responses={422: {"model": ErrorBody}})
+    def crash(q: str = "") -> dict[str, str]:
+        if not q.isascii():
+            raise RuntimeError("planted: non-ASCII input crashes")
+        return {"q": q}
+
+    @app.get("/api/planted/shape", responses={404: {"model": ErrorBody}})
+    def shape(n: int = 0) -> Any:
+        if n > 10:
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
+        return {"n": n}
+
+    schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
+    return FuzzSite(app=app, schema=schema, paper_ids=["x"], manage_tokens=["t"], confirm_tokens=["t"])
+
+
+@pytest.mark.parametrize(
+    ("path", "raised", "failure"),
+    [
+        # Starlette answers 500, then re-raises the app's exception (for the server's log): it reaches the test
+        ("/api/planted/crash", RuntimeError, "planted: non-ASCII input crashes"),
+        ("/api/planted/shape", FailureGroup, "Undocumented error shape"),
+    ],
+)
+def test_fuzzing_finds_planted_bugs(path: str, raised: type[BaseException], failure: str) -> None:
+    """The fuzz run is not vacuous: a crash and an undocumented 4xx body are found and reported."""
+    planted = _planted_site()
+    planted.schema = cast(OpenApiSchema, planted.schema.include(path=path))
+
+    @settings(max_examples=100, deadline=None, derandomize=True, database=None, phases=[Phase.generate])
+    @given(case=strategy(planted, signed_in=False), data=st.data())
+    def fuzz(case: Case, data: st.DataObject) -> None:
+        aim(planted, case, data)
+        call(planted, case, signed_in=False)
+
+    with pytest.raises(raised) as found:
+        fuzz()
+    assert failure in repr(found.value.exceptions if isinstance(found.value, FailureGroup) else found.value)
