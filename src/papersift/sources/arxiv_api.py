@@ -117,21 +117,26 @@ class ArxivAPISource(Source):
     def _entries(self, stream: BinaryIO, origin: str) -> Generator[ParsedRecord, None, _PageInfo]:
         """Yield one feed's entries and return how many there were and the feed's totalResults."""
         info = _PageInfo()
-        feed: ET.Element | None = None
+        open_elements: list[ET.Element] = []  # the path from the root to the element being read
         for event, elem in iter_xml(stream, origin):
             if event == "start":
-                if feed is None:
-                    feed = elem
-                    if elem.tag != f"{ATOM}feed":
-                        raise SourceError(f"{origin}: not an Atom feed (root element {elem.tag!r})")
+                if not open_elements and elem.tag != f"{ATOM}feed":
+                    raise SourceError(f"{origin}: not an Atom feed (root element {elem.tag!r})")
+                open_elements.append(elem)
                 continue
+            open_elements.pop()
+            parent = open_elements[-1] if open_elements else None
             if elem.tag == f"{OPENSEARCH}totalResults":
                 info.total = _int_option((elem.text or "").strip(), "opensearch:totalResults")
             elif elem.tag == f"{ATOM}entry":
                 info.entries += 1
-                yield self._entry(elem, f"{origin}#{info.entries}")
-                if feed is not None:
-                    feed.remove(elem)
+                where = f"{origin}#{info.entries}"
+                if parent is None or parent.tag != f"{ATOM}feed":
+                    yield Rejected(where, "an entry outside the feed element is not valid Atom; skipped")
+                else:
+                    yield self._entry(elem, where)
+                if parent is not None:
+                    parent.remove(elem)  # keep memory flat across a large page
         return info
 
     def _entry(self, entry: ET.Element, where: str) -> ParsedRecord:

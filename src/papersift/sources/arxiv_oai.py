@@ -7,7 +7,6 @@ refusing any DTD or entity declaration, so a hostile or huge response can neithe
 
 from __future__ import annotations
 
-import email.utils
 import io
 import re
 import xml.etree.ElementTree as ET
@@ -23,7 +22,7 @@ from papersift.errors import SourceError
 from papersift.ids import parse_arxiv_id
 from papersift.models import Paper, Rejected
 from papersift.sources import http
-from papersift.sources.base import ParsedRecord, Source
+from papersift.sources.base import ParsedRecord, Source, rfc2822_date
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 ARXIV = "{http://arxiv.org/OAI/arXiv/}"
@@ -106,13 +105,6 @@ def _iso_date(value: str, what: str) -> date | None:
         raise ValueError(f"bad {what} date {value[:40]!r}") from None
 
 
-def _rfc2822_date(value: str) -> date | None:
-    try:
-        return email.utils.parsedate_to_datetime(value.strip()).date()
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
 def float_option(options: Mapping[str, str], key: str, default: float) -> float:
     try:
         return max(0.0, float(options.get(key, default)))
@@ -159,24 +151,24 @@ class ArxivOAISource(Source):
         """Yield the records of one response and return its resumption token ('' on the last page)."""
         token = ""
         count = 0
-        container: ET.Element | None = None
-        root_checked = False
+        open_elements: list[ET.Element] = []  # the path from the root to the element being read
         for event, elem in iter_xml(stream, origin):
             if event == "start":
-                if not root_checked:
-                    root_checked = True
-                    if elem.tag != f"{OAI}OAI-PMH":
-                        raise SourceError(f"{origin}: not an OAI-PMH response (root element {elem.tag!r})")
-                elif elem.tag in _CONTAINERS:
-                    container = elem
+                if not open_elements and elem.tag != f"{OAI}OAI-PMH":
+                    raise SourceError(f"{origin}: not an OAI-PMH response (root element {elem.tag!r})")
+                open_elements.append(elem)
                 continue
+            open_elements.pop()
+            parent = open_elements[-1] if open_elements else None
             if elem.tag == f"{OAI}record":
                 count += 1
-                record = self._record(elem, f"{origin}#{count}")
-                if record is not None:
+                where = f"{origin}#{count}"
+                if parent is None or parent.tag not in _CONTAINERS:
+                    yield Rejected(where, "a record outside ListRecords/GetRecord is not valid OAI-PMH; skipped")
+                elif (record := self._record(elem, where)) is not None:
                     yield record
-                if container is not None:
-                    container.remove(elem)  # keep memory flat across a 10,000-record page
+                if parent is not None:
+                    parent.remove(elem)  # keep memory flat across a 10,000-record page
             elif elem.tag == f"{OAI}resumptionToken":
                 token = (elem.text or "").strip()
             elif elem.tag == f"{OAI}error":
@@ -255,7 +247,7 @@ class ArxivOAISource(Source):
             label = elem.get("version", "").strip().lstrip("vV")
             if not label.isdigit():
                 raise ValueError(f"bad version label {elem.get('version')!r}")
-            versions.append((int(label), _rfc2822_date(_text(elem, f"{ARXIV_RAW}date"))))
+            versions.append((int(label), rfc2822_date(_text(elem, f"{ARXIV_RAW}date"))))
         if not versions:
             return None, None, None
         versions.sort(key=lambda item: item[0])

@@ -3,39 +3,58 @@
 
 from __future__ import annotations
 
-import email.utils
 from collections.abc import Iterator
 from datetime import date
 from typing import Any, BinaryIO
 
 from papersift.ids import parse_arxiv_id
 from papersift.models import Paper, Rejected
-from papersift.sources.base import MAX_RECORD_BYTES, ParsedRecord, Source, iter_json_lines
+from papersift.sources.arxiv_oai import first_doi
+from papersift.sources.base import MAX_RECORD_BYTES, ParsedRecord, Source, iter_json_lines, rfc2822_date
+
+# keys the dump always writes as a string or null; anything else is a damaged record, not text to str()
+_TEXT_KEYS = ("title", "abstract", "authors", "comments", "journal-ref", "doi", "categories", "update_date")
 
 
-def _rfc2822_date(value: str) -> date | None:
-    try:
-        return email.utils.parsedate_to_datetime(value).date()
-    except (TypeError, ValueError, IndexError):
-        return None
+class _Bad(ValueError):
+    """The record is unusable; the message becomes the Rejected reason."""
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
 
 
 def _authors(record: dict[str, Any]) -> list[str]:
+    """Names from authors_parsed ([last, first, suffix] lists), else from the plain authors string."""
     parsed = record.get("authors_parsed")
-    if isinstance(parsed, list) and parsed:
+    if parsed is not None and not isinstance(parsed, list):
+        raise _Bad(f"authors_parsed is a {_kind(parsed)}, expected a list of [last, first, suffix]")
+    if parsed:
         names = []
         for entry in parsed:
-            if isinstance(entry, list) and entry:
-                last, first = str(entry[0]).strip(), str(entry[1]).strip() if len(entry) > 1 else ""
-                suffix = str(entry[2]).strip() if len(entry) > 2 else ""
-                names.append(" ".join(part for part in (first, last, suffix) if part))
+            if not isinstance(entry, list) or not all(isinstance(part, str) for part in entry):
+                raise _Bad(f"authors_parsed holds {str(entry)[:40]!r}, expected [last, first, suffix] as text")
+            last, first, suffix = [*entry, "", "", ""][:3]
+            name = " ".join(" ".join(part.split()) for part in (first, last, suffix) if part.strip())
+            if name:
+                names.append(name)
         return names
     raw = record.get("authors") or ""
-    return [a.strip() for a in str(raw).replace(" and ", ", ").split(",") if a.strip()]
+    return [a.strip() for a in raw.replace(" and ", ", ").split(",") if a.strip()]
 
 
-def _collapse(value: Any) -> str:
-    return " ".join(str(value or "").split())
+def _versions(record: dict[str, Any]) -> list[date | None]:
+    """The creation date of each version, oldest first (None where unreadable)."""
+    versions = record.get("versions")
+    if versions is None:
+        return []
+    if not isinstance(versions, list) or not all(isinstance(v, dict) for v in versions):
+        raise _Bad(f"versions is {str(versions)[:40]!r}, expected a list of {{version, created}}")
+    return [rfc2822_date(v["created"]) if isinstance(v.get("created"), str) else None for v in versions]
+
+
+def _collapse(value: str | None) -> str:
+    return " ".join((value or "").split())
 
 
 class ArxivSnapshotSource(Source):
@@ -58,36 +77,43 @@ class ArxivSnapshotSource(Source):
             yield item if isinstance(item, Rejected) else self.to_paper(item[1], item[0])
 
     def to_paper(self, record: dict[str, Any], where: str) -> ParsedRecord:
-        parsed = parse_arxiv_id(str(record.get("id") or ""))
+        raw_id = record.get("id")
+        parsed = parse_arxiv_id(raw_id) if isinstance(raw_id, str) else None
         if parsed is None:
-            return Rejected(where, f"no valid arXiv id (got {str(record.get('id'))[:40]!r})")
+            return Rejected(where, f"no valid arXiv id (got {str(raw_id)[:40]!r})")
         arxiv_id = parsed[0]
+        try:
+            return self._paper(record, arxiv_id, where)
+        except _Bad as exc:
+            return Rejected(where, f"{arxiv_id}: {exc}")
+
+    def _paper(self, record: dict[str, Any], arxiv_id: str, where: str) -> ParsedRecord:
+        for key in _TEXT_KEYS:
+            if record.get(key) is not None and not isinstance(record[key], str):
+                raise _Bad(f"{key} is a {_kind(record[key])}, expected text")
         title = _collapse(record.get("title"))
         if not title:
             return Rejected(where, f"{arxiv_id}: record has no title")
-        raw_versions = record.get("versions")
-        versions: list[Any] = raw_versions if isinstance(raw_versions, list) else []
-        dates = [_rfc2822_date(str(v.get("created", ""))) for v in versions if isinstance(v, dict)]
-        created = [d for d in dates if d]
+        created = [d for d in _versions(record) if d]
         update_date = None
         if record.get("update_date"):
             try:
-                update_date = date.fromisoformat(str(record["update_date"]))
+                update_date = date.fromisoformat(record["update_date"])
             except ValueError:
-                return Rejected(where, f"{arxiv_id}: bad update_date {record['update_date']!r}")
-        version = len(versions) or None
+                raise _Bad(f"bad update_date {record['update_date'][:40]!r}") from None
+        version = len(record.get("versions") or ()) or None
         return Paper(
             id=arxiv_id,
             title=title,
             abstract=_collapse(record.get("abstract")),
             authors=_authors(record),
-            categories=str(record.get("categories") or "").split(),
+            categories=(record.get("categories") or "").split(),
             published=created[0] if created else None,
             updated=created[-1] if created else update_date,
             version=version,
             source=self.name,
             source_id=f"{arxiv_id}v{version}" if version else arxiv_id,
-            doi=str(record.get("doi") or "").strip(),
+            doi=first_doi(record.get("doi")),
             venue=_collapse(record.get("journal-ref")),
             comment=_collapse(record.get("comments")),
             abs_url=f"https://arxiv.org/abs/{arxiv_id}",

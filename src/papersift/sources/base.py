@@ -6,8 +6,10 @@ records it cannot use. It never touches the store: ingest does that.
 
 from __future__ import annotations
 
+import email.utils
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
+from datetime import date
 from typing import Any, BinaryIO, ClassVar
 
 import orjson
@@ -112,3 +114,12 @@ def read_json_array_bytes(stream: BinaryIO, origin: str) -> bytes:
     if len(data) > MAX_ARRAY_BYTES:
         raise SourceError(f"{origin}: JSON array over {MAX_ARRAY_BYTES >> 20} MB; convert it to JSON lines")
     return data
+
+
+def rfc2822_date(value: str) -> date | None:
+    """The date of an RFC 2822 timestamp ("Mon, 2 Apr 2007 19:18:42 GMT"), None when unreadable; a year or
+    offset too large for datetime (OverflowError, not ValueError) is unreadable too."""
+    try:
+        return email.utils.parsedate_to_datetime(value.strip()).date()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None

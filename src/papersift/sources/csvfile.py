@@ -147,10 +147,15 @@ class CSVSource(Source):
             except StopIteration:
                 return
             except (_TooBig, csv.Error) as exc:
+                lines.bad.clear()  # the row is reported whole; its lines' decoding errors go with it
+                if columns is None:
+                    raise SourceError(
+                        f"{origin}:{start}: cannot read the header row ({exc}); is it a CSV with LF or CRLF line ends?"
+                    ) from exc
                 yield self._oversize(exc, start, lines.lineno, origin)
                 continue
             if lines.bad:
-                bad = [f"line {n}: {why}" for n, why in sorted(lines.bad.items()) if n >= start]
+                bad = [f"line {n}: {why}" for n, why in sorted(lines.bad.items())]
                 lines.bad.clear()
                 if columns is None:
                     raise SourceError(f"{origin}: the header is not valid {encoding} ({bad[0]})")

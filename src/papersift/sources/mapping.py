@@ -52,6 +52,8 @@ _ARXIV_CATEGORY_RE = re.compile(
     r"^(?:[a-z\-]+\.[A-Za-z\-]+|hep-(?:th|ph|ex|lat)|gr-qc|quant-ph|nucl-(?:th|ex)|math-ph|astro-ph|cond-mat)$"
 )
 _DOI_IN_TEXT_RE = re.compile(r"10\.\d{4,9}/\S+")
+# "42", "2021.0" (pandas writes integer columns with gaps as floats); bounded, as int() refuses 4300+ digits
+_WHOLE_RE = re.compile(r"[0-9]{1,18}(?:\.0*)?")
 _ARXIV_DOI_PREFIX = "10.48550/arxiv."
 _MAX_CACHED_KEYS = 4096
 _MISS: Any = object()
@@ -252,7 +254,7 @@ def parse_date(value: Any, field: str) -> tuple[date | None, int | None]:
         if size == 8 and text.isdigit():
             return date.fromisoformat(text), None
         return email.utils.parsedate_to_datetime(text).date(), None
-    except (ValueError, TypeError, IndexError):
+    except (ValueError, TypeError, IndexError, OverflowError):  # year 99999999999: OverflowError
         pass
     raise _Bad(f"bad {field} date {text[:40]!r}: expected ISO 8601 (2025-01-31), YYYY-MM, YYYY or RFC 2822")
 
@@ -260,8 +262,8 @@ def parse_date(value: Any, field: str) -> tuple[date | None, int | None]:
 def _int(value: Any, field: str) -> int:
     """A count or year: 42, "42", "v3", or 2021.0 as pandas writes integer columns with gaps."""
     number = value.strip().removeprefix("v") if isinstance(value, str) else value
-    if isinstance(number, str) and number.replace(".", "", 1).isdigit():
-        number = float(number)
+    if isinstance(number, str) and _WHOLE_RE.fullmatch(number):  # ASCII digits only: '²'.isdigit() is True
+        number = int(number.split(".", 1)[0])
     if isinstance(number, float) and number.is_integer():
         number = int(number)
     if not isinstance(number, int) or isinstance(number, bool) or number < 0:
