@@ -5,6 +5,7 @@ in-process and `papersift digest send` as a real subprocess that is killed with 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -25,13 +26,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
 from papersift import digest
 from papersift.cli import main
-from papersift.errors import QueryError
+from papersift.errors import QueryError, RateLimited
 from papersift.ingest import ingest
 from papersift.letters import Letters
 from papersift.mail import Mailer, MailError, SmtpConfig, build_message
@@ -315,34 +316,60 @@ def test_build_message_never_emits_an_injected_header(value: str) -> None:
         assert len(parsed.get_all("To") or []) == 1
 
 
-TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
+ANY_CHAR = st.characters(exclude_categories=())  # surrogates too: JSON can carry "\ud800"
+BREAKS = st.sampled_from(["\r\n", "\n", "\r", "\x00", "\x0b", "\x1b", "\x85", "\u2028", "\u2029", "\ud800"])
+PRINTABLE = st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp"))
+TEXT = st.one_of(
+    st.text(PRINTABLE, min_size=1, max_size=40),  # mostly accepted: the mail must still be clean
+    st.text(ANY_CHAR, max_size=40),
+    st.builds(lambda a, b, c: a + b + c, st.text(ANY_CHAR, max_size=12), BREAKS, st.text(ANY_CHAR, max_size=12)),
+)
+FIELDS = ["q", "category", "author", "like", "email", "kind"]
 
 
-@given(name=st.sampled_from(["q", "category", "author", "like", "email", "kind"]), value=TEXT)
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_any_text_in_any_field_is_refused_or_mailed_cleanly(env: Env, name: str, value: str) -> None:
-    """Arbitrary text: either 422 and nothing stored, or one stored row and a mail with exactly the usual
-    headers, never a 5xx."""
-    env.inbox.messages.clear()
-    kind = {"category": "category", "author": "author", "like": "similar"}.get(name, "search")
-    address = f"h{abs(hash(value)) % 10**9}-{name}@example.org"
-    body = {"email": address, "kind": kind, "q": "graph", "category": "cs.CL", "author": "A B", "like": "2606.30869"}
-    body[name] = value if name != "email" else f"{value}@example.org"
+def test_any_text_in_any_field_is_refused_or_mailed_cleanly(env: Env) -> None:
+    """Arbitrary text in each field: either 422 and nothing stored or mailed, or one stored row and a mail
+    with exactly the usual headers; never a 5xx."""
+    serial = iter(range(10**6))
     with env.client() as client:
-        client.app.state.limiter = Limiter()  # type: ignore[attr-defined]  # per-IP counts are not under test
-        before = env.rows()
-        r = client.post("/api/subscriptions", json=body, headers={"X-CSRF-Token": _csrf(client)})
-    assert r.status_code < 500, r.text
-    if r.status_code == 422:
-        assert env.rows() == before and env.inbox.messages == []
-        return
-    assert r.status_code == 202, r.text
-    assert env.rows() == before + 1
-    ((rcpts, mail),) = env.inbox.messages
-    assert len(rcpts) == 1
-    names = sorted(k.lower() for k in mail)
-    assert names == sorted(["from", "to", "subject", "date", "message-id", "mime-version", "content-type"])
-    assert mail["Subject"] == CONFIRM_SUBJECT
+        csrf = _csrf(client)
+        store = client.app.state.site.store  # type: ignore[attr-defined]
+
+        def rows() -> int:
+            with store.engine.connect() as conn:
+                return int(conn.execute(select(func.count()).select_from(Subscriptions(store).subs)).scalar_one())
+
+        @given(name=st.sampled_from(FIELDS), value=st.one_of(TEXT, st.sampled_from(["search", "trending"])))
+        @settings(max_examples=150, deadline=None)
+        def check(name: str, value: str) -> None:
+            env.inbox.messages.clear()
+            client.app.state.limiter = Limiter()  # type: ignore[attr-defined]  # per-IP counts: another test
+            n = next(serial)
+            kind = {"category": "category", "author": "author", "like": "similar"}.get(name, "search")
+            body = {"email": f"h{n}@example.org", "kind": kind, "q": "graph", "category": "cs.CL"}
+            body.update({"author": "A B", "like": "2606.30869", name: value})
+            if name == "email":
+                body["email"] = f"{value}{n}@example.org"
+            before = rows()
+            r = client.post(
+                "/api/subscriptions",
+                content=json.dumps(body).encode(),  # ASCII escapes: lone surrogates travel as JSON allows
+                headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+            )
+            assert r.status_code < 500, r.text
+            if r.status_code == 422:
+                assert rows() == before and env.inbox.messages == []
+                return
+            assert r.status_code == 202, r.text
+            assert rows() == before + 1
+            ((rcpts, mail),) = env.inbox.messages
+            assert rcpts == [body["email"]]
+            assert sorted(k.lower() for k in mail) == sorted(
+                ["from", "to", "subject", "date", "message-id", "mime-version", "content-type"]
+            )
+            assert mail["Subject"] == CONFIRM_SUBJECT and mail["To"] == body["email"]
+
+        check()
 
 
 # -- item 5 (mail half): only http(s) links in a digest -------------------------------------------------
@@ -475,6 +502,40 @@ def test_concurrent_claims_have_one_winner_and_a_stale_claim_is_taken_over_once(
         with store.write() as w:
             w.conn.execute(update(d).values(attempted_at=datetime.now(UTC) - timedelta(hours=1)))
         assert race(claim) == [] and race(take_over) == [], "a sent digest is never claimed again"
+    finally:
+        store.close()
+
+
+def test_concurrent_identical_requests_make_one_pending_row_and_the_mailbox_cap_holds(store_url: str) -> None:
+    store = Store.open(store_url)
+    try:
+        subs = Subscriptions(store)
+        topic = Topic("search", "graph neural networks")
+        barrier = threading.Barrier(6)
+        results: list[tuple[int, bool]] = []
+
+        def ask(address: str) -> None:
+            barrier.wait()
+            results.append(subs.request(address, topic, "daily", 5, per_day=3, pending_for=timedelta(days=7)))
+
+        addresses = ["m@example.org", "M@example.org", "m+a@Example.org", "m+b@example.org", "m@example.org"] * 2
+        threads = [threading.Thread(target=ask, args=(a,)) for a in addresses[:6]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(results) == 6 and [due for _, due in results].count(True) == 1, results
+        assert len({sub_id for sub_id, _ in results}) == 1
+        for n in range(2):  # other topics count against the mailbox: 3 a day
+            assert subs.request(
+                "m@example.org", Topic("category", f"cs.{n}"), "daily", 5, per_day=3, pending_for=timedelta(days=7)
+            )[1]
+        with pytest.raises(RateLimited) as refused:
+            subs.request("m+z@example.org", Topic("trending"), "weekly", 5, per_day=3, pending_for=timedelta(days=7))
+        assert 1 <= refused.value.retry_after <= 86400
+        assert subs.request(
+            "other@example.org", Topic("trending"), "weekly", 5, per_day=3, pending_for=timedelta(days=7)
+        )[1]
     finally:
         store.close()
 

@@ -204,7 +204,7 @@ class Subscriptions:
             if len(recent) >= per_day:
                 wait = (recent[-per_day] + timedelta(days=1) - now).total_seconds()
                 raise RateLimited(
-                    f"{email} was sent {per_day} confirmation requests today; try again later", int(wait) + 1
+                    "this address has had all the confirmation emails it may get today; try again later", int(wait) + 1
                 )
             return self._insert(w.conn, values), True
 
