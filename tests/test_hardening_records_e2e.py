@@ -1,0 +1,78 @@
+"""Item 6 in a real browser: the vote button of a paper whose stored id climbs out of its path must vote for
+that paper, not POST (with the CSRF token) to another endpoint such as sign-out. Real uvicorn + Chromium."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from papersift.models import Paper
+from papersift.settings import Settings
+from papersift.store import Store
+from papersift.web import create_app
+
+from .test_web_e2e import ARGS, CHROMIUM, _free_port, playwright_api
+
+POISONED = "doi:10.1234/../../../api/auth/logout#"  # a row stored before ingest checked ids
+OLD_STYLE = "hep-th/9901001"
+DAY = date(2026, 5, 4)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home: Path = tmp_path_factory.mktemp("e2e-records")
+    settings = Settings(home=home, secret_key="e2e-records-secret")
+    store = Store.open(settings.store_url)
+    with store.write() as w:
+        w.insert([Paper(id=pid, title=f"Paper {pid}", announced=DAY) for pid in (POISONED, OLD_STYLE)])
+    srv = uvicorn.Server(
+        uvicorn.Config(create_app(settings, store), host="127.0.0.1", port=_free_port(), log_level="warning")
+    )
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{srv.config.port}"
+    srv.should_exit = True
+    thread.join(10)
+    store.close()
+
+
+def test_vote_buttons_post_to_their_own_paper_only(server: str) -> None:
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page()
+        page.set_default_timeout(90_000)
+        posts: list[str] = []
+        page.on("request", lambda r: posts.append(r.url) if r.method in ("POST", "DELETE") else None)
+        page.goto(server + "/signup")
+        page.fill("input[name=username]", "voter")
+        page.fill("input[name=password]", "a long password")
+        page.locator("button[type=submit]", has_text="Sign up").click()
+        page.wait_for_url(server + "/")
+        page.goto(f"{server}/?date={DAY.isoformat()}")
+        for pid in (POISONED, OLD_STYLE):
+            form = page.locator(f'form.vote[data-id="{pid}"]')
+            with page.expect_response(lambda r: r.request.method == "POST") as response:
+                form.locator(".vote-btn").click()
+            assert response.value.url.endswith("/upvote") and response.value.status == 200, (pid, response.value.url)
+            page.wait_for_function(
+                'id => document.querySelector(`form.vote[data-id="${CSS.escape(id)}"] .vote-btn`)'
+                ".classList.contains('on')",
+                arg=pid,
+            )
+        me = page.evaluate("fetch('/api/me').then(r => r.json())")
+        browser.close()
+    assert me.get("username") == "voter", me  # the poisoned id's vote did not sign us out
+    votes = [u for u in posts if "/upvote" in u]
+    assert len(votes) == 2 and all(u.startswith(server + "/api/papers/") for u in votes), posts
+    assert not any("/auth/logout" in u for u in posts), posts
