@@ -52,12 +52,21 @@ CONFIRM_SUBJECT = "Confirm your papersift digest subscription"
 
 @dataclass
 class Inbox:
-    """Accepts every message; DATA for an address in `stall` blocks until `release` is set, then fails."""
+    """Refuses the addresses in `refuse` (550), accepts the rest; DATA for an address in `stall` blocks until
+    `release` is set, then fails."""
 
     messages: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
     stall: set[str] = field(default_factory=set)
     stalled: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
+
+    refuse: set[str] = field(default_factory=set)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.stall & set(envelope.rcpt_tos):
@@ -76,6 +85,7 @@ class Inbox:
     def reset(self) -> None:
         self.messages.clear()
         self.stall.clear()
+        self.refuse.clear()
         self.stalled.clear()
         self.release.clear()
 
@@ -223,6 +233,20 @@ def test_the_web_form_is_rate_limited_too(env: Env) -> None:
             codes.append(client.post("/subscribe", data=form).status_code)
     assert codes[0] == 200 and 429 in codes and set(codes) <= {200, 429}, codes
     assert len(env.inbox.messages) == codes.count(200)
+
+
+def test_a_confirmation_that_could_not_be_mailed_leaves_no_pending_row(env: Env) -> None:
+    """Else the retry would count as a repeat of a pending request and mail nothing for 7 days."""
+    env.inbox.refuse.add("late@example.org")
+    body = {"email": "late@example.org", "kind": "trending"}
+    with env.client() as client:
+        csrf = _csrf(client)
+        failed = client.post("/api/subscriptions", json=body, headers={"X-CSRF-Token": csrf})
+        assert 400 <= failed.status_code < 500 and "refused" in failed.json()["error"]["message"]
+        assert env.rows() == 0
+        env.inbox.refuse.clear()
+        assert client.post("/api/subscriptions", json=body, headers={"X-CSRF-Token": csrf}).status_code == 202
+    assert len(env.inbox.to("late@example.org")) == 1 and env.rows() == 1
 
 
 # -- item 12: a link scanner's GET does not confirm ---------------------------------------------------
