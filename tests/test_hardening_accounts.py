@@ -310,3 +310,26 @@ def test_names_outside_the_alphabet_are_refused_not_stored(sqlite_app: FastAPI) 
     client = _client(sqlite_app)
     for bad in ("аlice", "al ice", "ab", "a" * 33, "ali\u0301ce", "ﬀﬀ\u200b"):  # Cyrillic a, space, short, long
         assert client.post("/api/auth/signup", json={"username": bad, "password": PASSWORD}).status_code == 422, bad
+
+
+def test_password_hashing_is_capped_site_wide_so_a_spread_flood_cannot_take_every_core(
+    sqlite_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attempts from many addresses pass the per-address limits; they still get one hashing slot per two
+    cores, and an attempt that finds every slot taken is told to come back instead of queueing."""
+    _signup(_client(sqlite_app, "203.0.113.150"), "kate")
+    taken = [auth.HASH_SLOTS.acquire(blocking=False) for _ in range(auth.HASH_SLOT_COUNT)]
+    assert all(taken)
+    try:
+        hashes = HashCounter(monkeypatch)
+        busy = _login(_client(sqlite_app, "203.0.113.151"), "kate")
+        assert busy.status_code == 429 and int(busy.headers["Retry-After"]) >= 1, busy.text
+        signup = _client(sqlite_app, "203.0.113.152").post(
+            "/api/auth/signup", json={"username": "lena", "password": PASSWORD}
+        )
+        assert signup.status_code == 429
+        assert hashes.calls == 0
+    finally:
+        for _ in taken:
+            auth.HASH_SLOTS.release()
+    assert _login(_client(sqlite_app, "203.0.113.151"), "kate").status_code == 200

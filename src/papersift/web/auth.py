@@ -16,16 +16,20 @@ guesses from several addresses, and then for at most an hour after stopping.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import threading
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Request
 
-from papersift.errors import PapersiftError, QueryError
+from papersift.errors import PapersiftError, QueryError, RateLimited
 from papersift.settings import Settings
 from papersift.store.accounts import User, UsernameTaken
 from papersift.store.migrations import name_key
@@ -44,6 +48,13 @@ SIGNUP_PER_IP = "20/hour"
 MIN_PASSWORD, MAX_PASSWORD = 8, 256
 CSRF_HEADER = "x-csrf-token"
 _hasher = PasswordHasher()
+# argon2 is the costliest thing the site does (~0.15 s of a core). Attempts spread over many addresses
+# pass the per-address limits, so hashing also gets at most half the cores, site-wide; an attempt that
+# finds no free slot within HASH_WAIT is told to retry rather than queue (queued requests would hold
+# the worker threads that searches need).
+HASH_SLOT_COUNT = max(1, (os.cpu_count() or 2) // 2)
+HASH_SLOTS = threading.BoundedSemaphore(HASH_SLOT_COUNT)
+HASH_WAIT = 0.2
 
 
 class AuthRequired(PapersiftError):
@@ -127,6 +138,17 @@ def _start_session(request: Request, user: User) -> None:
     request.state.user_loaded = True
 
 
+@contextmanager
+def _hashing() -> Iterator[None]:
+    """Hold one of the site's password-hashing slots, or raise RateLimited when all stay busy."""
+    if not HASH_SLOTS.acquire(timeout=HASH_WAIT):
+        raise RateLimited("the site is busy checking other sign-ins", 2)
+    try:
+        yield
+    finally:
+        HASH_SLOTS.release()
+
+
 def _typed_name(username: str) -> str:
     """What a user name means however it was typed: NFKC-normalised ('ａｌｉｃｅ' -> 'alice'), trimmed."""
     return unicodedata.normalize("NFKC", username[:128]).strip()
@@ -148,7 +170,9 @@ def sign_up(request: Request, site: Site, username: str, password: str) -> User:
     )
     if site.accounts.user_by_name(username) is not None:  # spares the hash; create_user still enforces it
         raise UsernameTaken(f"the name {username!r} is taken; pick another")
-    user = site.accounts.create_user(username, _hasher.hash(password))
+    with _hashing():
+        password_hash = _hasher.hash(password)
+    user = site.accounts.create_user(username, password_hash)
     _start_session(request, user)
     return user
 
@@ -164,15 +188,17 @@ def _throttle_login(request: Request, key: str) -> None:
 
 def _verified(site: Site, user: User | None, password: str) -> User:
     """The user if the password is theirs; the same argon2 work whether or not the user exists."""
-    if user is None or len(password) > MAX_PASSWORD:
-        _hasher.hash("timing-equaliser")
-        raise BadCredentials("wrong user name or password")
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        raise BadCredentials("wrong user name or password") from None
-    if _hasher.check_needs_rehash(user.password_hash):
-        site.accounts.set_password_hash(user.id, _hasher.hash(password))
+    with _hashing():
+        if user is None or len(password) > MAX_PASSWORD:
+            _hasher.hash("timing-equaliser")
+            raise BadCredentials("wrong user name or password")
+        try:
+            _hasher.verify(user.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            raise BadCredentials("wrong user name or password") from None
+        rehashed = _hasher.hash(password) if _hasher.check_needs_rehash(user.password_hash) else None
+    if rehashed is not None:
+        site.accounts.set_password_hash(user.id, rehashed)
     return user
 
 
@@ -195,7 +221,8 @@ def change_password(request: Request, site: Site, old_password: str, new_passwor
     key = name_key(user.username)
     _throttle_login(request, key)
     _verified(site, user, old_password)
-    new_hash = _hasher.hash(new_password)
+    with _hashing():
+        new_hash = _hasher.hash(new_password)
     site.accounts.set_password_hash(user.id, new_hash)
     version = site.accounts.revoke_sessions(user.id)
     renewed = User(user.id, user.username, new_hash, user.is_admin, version)
