@@ -405,3 +405,30 @@ def test_ingest_on_a_full_disk_prints_one_line_and_keeps_earlier_batches(tmp_pat
         store.close()
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_migration_6_cleans_rows_stored_before_the_gate(store_url: str, tmp_path: Path) -> None:
+    store = Store.open(store_url)
+    good = Paper(id=OK_ID, title="Good", abs_url="https://arxiv.org/abs/x", published=date(2025, 1, 2))
+    poisoned = [
+        Paper(id="t:newton", title="Old paper", published=date(1650, 1, 1), abs_url="javascript:alert(1)"),
+        Paper(id="t:future", title="Far", announced=date(9999, 12, 31), pdf_url=" JaVaScRiPt:alert(1)"),
+        Paper(id="t:data", title="Data", abs_url="data:text/html,x", updated=date(2262, 4, 12)),
+    ]
+    with store.write() as w:  # written as ingest did before it checked records
+        w.insert([good, *poisoned])
+    before = store.get(OK_ID).rev
+    with store.engine.begin() as conn:  # the store as it was before migration 6 existed
+        conn.execute(text("DELETE FROM schema_migrations WHERE number = 6"))
+    store.close()
+    store = Store.open(store_url)
+    cleaned = store.get_many([p.id for p in poisoned])
+    for paper in cleaned.values():
+        assert (paper.published, paper.updated, paper.announced) == (None, None, None)
+        assert paper.abs_url == paper.pdf_url == "" and paper.rev > before
+    kept = store.get(OK_ID)
+    assert (kept.rev, kept.abs_url, kept.published) == (before, "https://arxiv.org/abs/x", date(2025, 1, 2))
+    assert SearchEngine.open(store, Settings(home=tmp_path / "home"), embed=False).num_docs == 4
+    client = _client(store, tmp_path / "home")
+    assert client.get("/papers/t:newton").status_code == 200 and client.get("/").status_code == 200
+    store.close()

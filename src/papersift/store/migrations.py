@@ -11,7 +11,8 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -27,8 +28,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
+    func,
     insert,
     inspect,
+    not_,
+    or_,
     select,
     update,
 )
@@ -213,12 +218,39 @@ def _m005_hardening(conn: Connection) -> None:
     conn.execute(insert(info).values(key="store_id", value=uuid.uuid4().hex))
 
 
+def _m006_clean_records(conn: Connection) -> None:
+    """Rows stored before ingest checked every record (`papersift.validate`): dates the search index and
+    the pages cannot hold become NULL, links that are not http(s) become empty (a `javascript:` abs_url was
+    rendered as a live href). Changed rows get a new revision so the indexes re-read them. Fixed bounds,
+    not validate's, so that this migration does the same thing whenever it runs. Ids are left as they
+    are: re-keying would split votes from their paper; pages and app.js encode them safely instead."""
+    md = MetaData()
+    md.reflect(conn, only=["papers", "meta"])
+    papers, meta = md.tables["papers"], md.tables["meta"]
+    low, high = date(1800, 1, 1), date(2200, 12, 31)
+    changes: list[tuple[Any, Any, Any]] = []
+    for name in ("published", "updated", "announced", "featured"):
+        column = papers.c[name]
+        changes.append((column, or_(column < low, column > high), None))
+    for name in ("abs_url", "pdf_url"):
+        column = papers.c[name]
+        http = or_(func.lower(column).like("http://%"), func.lower(column).like("https://%"))
+        changes.append((column, and_(column != "", not_(http)), ""))
+    if not conn.execute(select(func.count()).where(or_(*(where for _, where, _ in changes)))).scalar_one():
+        return
+    conn.execute(update(meta).where(meta.c.key == "rev").values(value=meta.c.value + 1))
+    rev = conn.execute(select(meta.c.value).where(meta.c.key == "rev")).scalar_one()
+    for column, where, value in changes:
+        conn.execute(update(papers).where(where).values({column.name: value, "rev": rev}))
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "papers", _m001_papers),
     (2, "accounts", _m002_accounts),
     (3, "subscriptions", _m003_subscriptions),
     (4, "votes revision", _m004_votes_revision),
     (5, "hardening", _m005_hardening),
+    (6, "clean records", _m006_clean_records),
 ]
 
 
