@@ -26,6 +26,7 @@ from papersift.store import Store
 from papersift.store.migrations import name_key
 from papersift.web import auth, create_app
 from papersift.web.ratelimit import Limiter
+from papersift.web.ratelimit import app_limiter as limiter_for_app
 
 PASSWORD = "correct horse"
 COOKIE = "papersift_session"
@@ -333,3 +334,10 @@ def test_password_hashing_is_capped_site_wide_so_a_spread_flood_cannot_take_ever
         for _ in taken:
             auth.HASH_SLOTS.release()
     assert _login(_client(sqlite_app, "203.0.113.151"), "kate").status_code == 200
+
+
+def test_guessing_made_up_names_keeps_one_counter_per_address(sqlite_app: FastAPI) -> None:
+    """A spray of names that have no account must not grow the limiter by three counters an attempt."""
+    for n in range(30):
+        assert _login(_client(sqlite_app, f"10.3.0.{n}"), f"nobody-{n}", "wrong password").status_code == 401
+    assert limiter_for_app(sqlite_app).tracked() == 30

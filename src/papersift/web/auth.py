@@ -32,7 +32,6 @@ from fastapi import Request
 from papersift.errors import PapersiftError, QueryError, RateLimited
 from papersift.settings import Settings
 from papersift.store.accounts import User, UsernameTaken
-from papersift.store.migrations import name_key
 from papersift.web.ratelimit import client_ip, limiter_for
 from papersift.web.site import Site
 
@@ -177,13 +176,25 @@ def sign_up(request: Request, site: Site, username: str, password: str) -> User:
     return user
 
 
-def _throttle_login(request: Request, key: str) -> None:
-    """Count a sign-in attempt for the address, the account at that address and the account (429 when over)."""
-    limiter, ip = limiter_for(request), client_ip(request)
-    limiter.hit(f"login-ip:{ip}", LOGIN_PER_IP, "too many sign-in attempts from your address")
-    account = "too many sign-in attempts for this account"
-    limiter.hit(f"login-account-ip:{key}\0{ip}", LOGIN_PER_ACCOUNT_ADDRESS, account)
-    limiter.hit(f"login-account:{key}", LOGIN_PER_ACCOUNT, account)
+def _throttle_address(request: Request) -> None:
+    """Count a sign-in attempt from the client's address (429 when over)."""
+    limiter_for(request).hit(
+        f"login-ip:{client_ip(request)}", LOGIN_PER_IP, "too many sign-in attempts from your address"
+    )
+
+
+def _throttle_account(request: Request, user: User | None) -> None:
+    """Count a sign-in attempt on an account, from this address and from anywhere (429 when over). Names
+    with no account get no counters: nothing to protect, and a spray of made-up names must not fill memory."""
+    if user is None:
+        return
+    limiter, message = limiter_for(request), "too many sign-in attempts for this account"
+    limiter.hit(_account_address_key(request, user), LOGIN_PER_ACCOUNT_ADDRESS, message)
+    limiter.hit(f"login-account:{user.id}", LOGIN_PER_ACCOUNT, message)
+
+
+def _account_address_key(request: Request, user: User) -> str:
+    return f"login-account-ip:{user.id}:{client_ip(request)}"
 
 
 def _verified(site: Site, user: User | None, password: str) -> User:
@@ -204,11 +215,11 @@ def _verified(site: Site, user: User | None, password: str) -> User:
 
 def sign_in(request: Request, site: Site, username: str, password: str) -> User:
     """Sign in by name (any case or Unicode form of it) and password, throttled before the hash runs."""
-    typed = _typed_name(username)[:64]
-    key = name_key(typed)
-    _throttle_login(request, key)
-    user = _verified(site, site.accounts.user_by_name(typed), password)
-    limiter_for(request).clear(f"login-account-ip:{key}\0{client_ip(request)}", LOGIN_PER_ACCOUNT_ADDRESS)
+    _throttle_address(request)
+    found = site.accounts.user_by_name(_typed_name(username)[:64])
+    _throttle_account(request, found)
+    user = _verified(site, found, password)
+    limiter_for(request).clear(_account_address_key(request, user), LOGIN_PER_ACCOUNT_ADDRESS)
     _start_session(request, user)
     return user
 
@@ -218,8 +229,8 @@ def change_password(request: Request, site: Site, old_password: str, new_passwor
     one goes on. Throttled like sign-in, so a stolen session cannot be used to guess the password."""
     user = require_user(request, site)
     _check_password(new_password)
-    key = name_key(user.username)
-    _throttle_login(request, key)
+    _throttle_address(request)
+    _throttle_account(request, user)
     _verified(site, user, old_password)
     with _hashing():
         new_hash = _hasher.hash(new_password)

@@ -61,6 +61,10 @@ class Limiter:
         stats = self._strategy.get_window_stats(_item(rule), key)
         return max(1, math.ceil(stats.reset_time - time.time()))
 
+    def tracked(self) -> int:
+        """How many keys currently hold counts (memory use grows with it; expired ones are dropped)."""
+        return len(self._storage.events)
+
     def clear(self, key: str, rule: str) -> None:
         """Forget the key's count under the rule (e.g. after a successful sign-in)."""
         self._strategy.clear(_item(rule), key)
