@@ -8,10 +8,12 @@ request carries the session's CSRF token, in a form field or the X-CSRF-Token he
 constant time.
 
 Sign-in and sign-up are rate limited before any argon2 work (each hash costs ~0.15 s of CPU, which a
-flood would take from searches): every attempt counts, per client address, per account and address,
-and per account from anywhere (see the LOGIN_* rules); a successful sign-in forgets that address's
-failures for the account. An attacker can lock an account out only by spending LOGIN_PER_ACCOUNT
-guesses from several addresses, and then for at most an hour after stopping.
+flood would take from searches): every attempt counts, per client address, and for an existing account
+per account and address and per account from anywhere (see the LOGIN_* rules); a successful sign-in
+forgets that address's attempts on the account. An attacker can lock an account out only by spending
+LOGIN_PER_ACCOUNT guesses from several addresses, and then for at most an hour after stopping. On top,
+hashing gets at most half the cores (HASH_SLOTS), against floods spread over many addresses. Counters
+and slots are per process: with `--workers N` a client gets up to N times the limits.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ _hasher = PasswordHasher()
 # pass the per-address limits, so hashing also gets at most half the cores, site-wide; an attempt that
 # finds no free slot within HASH_WAIT is told to retry rather than queue (queued requests would hold
 # the worker threads that searches need).
-HASH_SLOT_COUNT = max(1, (os.cpu_count() or 2) // 2)
+HASH_SLOT_COUNT = max(1, len(os.sched_getaffinity(0)) // 2 if hasattr(os, "sched_getaffinity") else 1)
 HASH_SLOTS = threading.BoundedSemaphore(HASH_SLOT_COUNT)
 HASH_WAIT = 0.2
 
