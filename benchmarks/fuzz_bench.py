@@ -5,8 +5,8 @@
 Runs `--examples` generated requests signed out and as many signed in (admin + CSRF token), over a
 real SQLite store with the bundled sample, a real SMTP server and a loopback arXiv stand-in. Failures
 do not stop the run: each distinct one (operation, check, status) is counted and printed once with a
-curl command that reproduces it. `--advisory` also applies Schemathesis' stricter checks (every
-status declared in the document, invalid input rejected, valid input accepted), reported apart.
+curl command that reproduces it. `--advisory` also applies Schemathesis' stricter checks (invalid
+input rejected, valid input accepted: the document states every constraint), reported apart.
 Prints requests per operation and status, the failures, and a JSON summary last.
 """
 
@@ -28,12 +28,11 @@ import requests
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as fixed_seed
 from hypothesis import strategies as st
-from schemathesis import Case
+from schemathesis import Case, CheckFunction
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     negative_data_rejection,
     positive_data_acceptance,
-    status_code_conformance,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,7 +41,7 @@ sys.path.insert(0, str(REPO))
 from tests.test_api_fuzz import CHECKS, FuzzSite, aim, fuzz_site, keep_session, session_kwargs, strategy  # noqa: E402
 
 STACKS = Path(tempfile.gettempdir()) / "papersift-fuzz-stacks.txt"  # every thread's stack at each hang
-ADVISORY = [status_code_conformance, negative_data_rejection, positive_data_acceptance]
+ADVISORY: list[CheckFunction] = [negative_data_rejection, positive_data_acceptance]
 
 
 Key = tuple[str, str, str]  # operation, check, status
@@ -83,7 +82,7 @@ def run(site: FuzzSite, examples: int, seed: int, signed_in: bool, advisory: boo
     )
     @given(case=strategy(site, signed_in), data=st.data())
     def fuzz(case: Case, data: st.DataObject) -> None:
-        aim(site, case, data)
+        aimed = aim(site, case, data)
         try:
             response = case.call(**session_kwargs(site, signed_in))
         except Exception as exc:  # no answer within 10 s (a hang), or the app's exception re-raised after its 500
@@ -101,7 +100,7 @@ def run(site: FuzzSite, examples: int, seed: int, signed_in: bool, advisory: boo
             case.validate_response(response, checks=CHECKS)
         except (FailureGroup, AssertionError) as exc:  # a check failed: note it, go on
             tally.record(tally.failures, case, exc, label)
-        if advisory:
+        if advisory and not aimed:  # an aimed case may no longer be the invalid one it was generated as
             try:
                 case.validate_response(response, checks=ADVISORY)
             except (FailureGroup, AssertionError) as exc:

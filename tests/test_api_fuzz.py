@@ -33,11 +33,11 @@ from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from schemathesis import Case, CheckContext, GenerationMode, Response
+from schemathesis import Case, CheckContext, CheckFunction, GenerationMode, Response
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.result import Ok
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from papersift.ingest import ingest
@@ -92,7 +92,8 @@ def error_shape(ctx: CheckContext, response: Response, case: Case) -> bool | Non
     return True
 
 
-CHECKS = [not_a_server_error, error_shape, response_schema_conformance]
+# no 5xx; a 4xx only in the error shape, and only a status the document declares; 2xx bodies as declared
+CHECKS: list[CheckFunction] = [not_a_server_error, error_shape, status_code_conformance, response_schema_conformance]
 
 
 # -- the site under test -------------------------------------------------------------------------------
@@ -225,12 +226,18 @@ def _token(url: str) -> str:
 # -- one generated call ----------------------------------------------------------------------------------
 
 
-def aim(site: FuzzSite, case: Case, data: st.DataObject) -> None:
+def aim(site: FuzzSite, case: Case, data: st.DataObject) -> bool:
     """Half the time, point a generated id, token or body field at something that exists or is well-formed:
-    random strings alone would stop nearly every call at a 404 or 422, before the code worth fuzzing."""
+    random strings alone would stop nearly every call at a 404 or 422, before the code worth fuzzing.
+    True when it changed the case (then a generated invalid value may have become valid)."""
+    changed = False
 
     def real(values: list[str], label: str) -> str | None:
-        return data.draw(st.sampled_from(values), label=label) if data.draw(st.booleans(), label=label) else None
+        nonlocal changed
+        if not data.draw(st.booleans(), label=label):
+            return None
+        changed = True
+        return data.draw(st.sampled_from(values), label=label)
 
     params = case.path_parameters or {}
     if "paper_id" in params and (value := real(site.paper_ids, "paper_id")):
@@ -253,6 +260,8 @@ def aim(site: FuzzSite, case: Case, data: st.DataObject) -> None:
             body[key] = value
     if case.path == "/api/subscriptions" and body and data.draw(st.booleans(), label="well-formed topic"):
         body.update(q="diffusion models", category="cs.CV", author="", like=" ".join(site.paper_ids[:2]))
+        changed = True
+    return changed
 
 
 def session_kwargs(site: FuzzSite, signed_in: bool) -> dict[str, Any]:

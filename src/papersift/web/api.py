@@ -42,6 +42,7 @@ class ErrorBody(BaseModel):
 ERRORS: dict[int | str, dict[str, object]] = {
     s: {"model": ErrorBody, "description": d}
     for s, d in [
+        (400, "Malformed request (e.g. a body that is not JSON)"),
         (401, "Not signed in"),
         (403, "Forbidden / bad CSRF token"),
         (404, "No such paper"),
