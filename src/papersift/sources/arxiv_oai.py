@@ -49,6 +49,8 @@ def iter_xml(
             f"{origin}: the XML is truncated or malformed ({exc}); the records before that point were read, "
             "re-download the file for the rest"
         ) from exc
+    except LookupError as exc:  # <?xml encoding="..."?> naming a codec Python does not have
+        raise SourceError(f"{origin}: the XML declares an encoding that cannot be read ({exc})") from exc
 
 
 def collapse(value: str | None) -> str:
