@@ -10,6 +10,7 @@ import copy
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -108,37 +109,45 @@ def _restore(report: IngestReport, counts: tuple[int, int, int]) -> None:
     report.added, report.updated, report.unchanged = counts
 
 
+@contextmanager
+def _savepoint(writer: Writer) -> Iterator[None]:
+    """A savepoint whose rollback also forgets what the writer cached inside it (the revision it took, a
+    lock it holds): those were rolled back with the savepoint."""
+    cached = dict(vars(writer))
+    try:
+        with writer.conn.begin_nested():
+            yield
+    except BaseException:
+        vars(writer).update(cached)
+        raise
+
+
 def _write_guarded(
     writer: Writer, batch: dict[str, Paper], origins: dict[str, str], report: IngestReport, strict: bool
 ) -> None:
     """Write the batch in one savepoint (the fast path); when the store refuses a row, write it again record
     by record, each in its own savepoint, and reject the records it refuses with their origin."""
-    counts, rev = _counts(report), writer._rev
+    counts = _counts(report)
     try:
-        with writer.conn.begin_nested():
+        with _savepoint(writer):
             _write_batch(writer, batch, report)
         return
     except Exception as exc:
         if not _row_error(exc):
             raise
         _restore(report, counts)
-        writer._rev = rev  # a revision taken inside the rolled-back savepoint was rolled back with it
     for paper_id, paper in batch.items():
-        counts, rev = _counts(report), writer._rev
+        counts = _counts(report)
         try:
-            with writer.conn.begin_nested():
+            with _savepoint(writer):
                 _write_batch(writer, {paper_id: paper}, report)
         except Exception as exc:
             if not _row_error(exc):
                 raise
             _restore(report, counts)
-            writer._rev = rev
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
-            _reject(
-                report,
-                Rejected(origins.get(paper_id, paper_id), f"{paper_id}: the store refused it ({reason})"),
-                strict,
-            )
+            where = origins.get(paper_id, paper_id)
+            _reject(report, Rejected(where, f"{paper_id}: the store refused it ({reason})"), strict)
 
 
 def _reject(report: IngestReport, rejected: Rejected, strict: bool) -> None:
@@ -247,7 +256,7 @@ def _run(
             if isinstance(parsed, Rejected):
                 _reject(report, parsed, strict)
                 continue
-            where = f"{origin}#{number}"
+            where = getattr(parsed, "origin", "") or f"{origin}#{number}"
             checked = validate.normalise(parsed, where)
             if isinstance(checked, Rejected):
                 _reject(report, checked, strict)

@@ -34,6 +34,10 @@ CONTENT_FIELDS: tuple[str, ...] = (
 )
 
 
+# Paper fields that live only while a record is being ingested: not columns of the store
+TRANSIENT_FIELDS: tuple[str, ...] = ("origin",)
+
+
 @dataclass(slots=True)
 class Paper:
     """One paper's metadata, normalised. `id` is the dedup key (see `papersift.ids`)."""
@@ -61,6 +65,8 @@ class Paper:
     first_seen: datetime | None = None
     rev: int = 0
     hidden: bool = False
+    # where the record was read (file:line, URL#n), for ingest's messages; never stored or compared
+    origin: str = field(default="", compare=False, repr=False)
 
     @property
     def primary_category(self) -> str:
@@ -88,6 +94,8 @@ class Paper:
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
+        for name in TRANSIENT_FIELDS:
+            del out[name]
         for key, value in out.items():
             if isinstance(value, (date, datetime)):
                 out[key] = value.isoformat()

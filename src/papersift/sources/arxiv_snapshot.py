@@ -118,4 +118,5 @@ class ArxivSnapshotSource(Source):
             comment=_collapse(record.get("comments")),
             abs_url=f"https://arxiv.org/abs/{arxiv_id}",
             pdf_url=f"https://arxiv.org/pdf/{arxiv_id}",
+            origin=where,
         )

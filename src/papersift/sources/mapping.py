@@ -395,6 +395,7 @@ def _build(values: dict[str, Any], source: str, origin: str) -> Paper | Rejected
         abs_url=abs_url,
         pdf_url=pdf_url,
         upvotes=_int(raw, "upvotes") if (raw := get("upvotes")) is not None else 0,
+        origin=origin,
         **texts,
         **dates,
     )

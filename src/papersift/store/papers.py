@@ -12,11 +12,11 @@ from sqlalchemy import Connection, Engine, MetaData, Table, bindparam, func, sel
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from papersift.errors import PaperNotFound, StoreError
-from papersift.models import Paper
+from papersift.models import TRANSIENT_FIELDS, Paper
 from papersift.store import migrations
 from papersift.store.engine import WRITE_OPTION, make_engine
 
-PAPER_FIELDS = tuple(f.name for f in fields(Paper))
+PAPER_FIELDS = tuple(f.name for f in fields(Paper) if f.name not in TRANSIENT_FIELDS)
 _LOOKUP_CHUNK = 900  # stays under every backend's bound-parameter limit
 
 
