@@ -24,6 +24,13 @@ class Settings(BaseSettings):
         "For PostgreSQL: postgresql+psycopg://user:pass@host/db",
     )
     batch_size: int = Field(default=2000, ge=1, le=100_000, description="Records per ingest transaction.")
+    busy_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a write waits while another process holds the store's write lock before giving up "
+        "(the web server waits at most 5 and answers 503 with Retry-After).",
+    )
     max_record_bytes: int = Field(
         default=1 << 20, ge=1024, description="Largest single input record accepted, in bytes."
     )

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, MetaData, Table, delete, func, insert, sel
 from sqlalchemy.exc import IntegrityError
 
 from papersift.errors import PaperNotFound, StoreError
+from papersift.store.engine import insert_ignoring_duplicates
 from papersift.store.migrations import name_key
 from papersift.store.papers import Store
 
@@ -103,17 +104,18 @@ class Accounts:
     # -- votes -------------------------------------------------------------------------------------
 
     def vote(self, user_id: int, paper_id: str, up: bool = True) -> int:
-        """Add (or with up=False withdraw) a user's vote; idempotent. Returns the paper's local vote count."""
+        """Add (or with up=False withdraw) a user's vote; idempotent. Returns the paper's local vote count.
+
+        The insert ignores a vote that is already there rather than checking first: on PostgreSQL two
+        concurrent upvotes of one user would both find none and the second would fail on the primary key."""
         v, p = self.votes, self.store.papers
         with self.store.write() as w:
             if w.conn.execute(select(p.c.id).where(p.c.id == paper_id, p.c.hidden.is_(False))).first() is None:
                 raise PaperNotFound(paper_id)
-            exists = w.conn.execute(select(v.c.user_id).where(v.c.user_id == user_id, v.c.paper_id == paper_id))
-            changed = 0
-            if up and exists.first() is None:
-                w.conn.execute(insert(v).values(user_id=user_id, paper_id=paper_id, created_at=datetime.now(UTC)))
-                changed = 1
-            elif not up:
+            if up:
+                row = {"user_id": user_id, "paper_id": paper_id, "created_at": datetime.now(UTC)}
+                changed = w.conn.execute(insert_ignoring_duplicates(w.conn.dialect.name, v).values(**row)).rowcount
+            else:
                 changed = w.conn.execute(delete(v).where(v.c.user_id == user_id, v.c.paper_id == paper_id)).rowcount
             if changed:
                 meta = self.store.meta

@@ -1,7 +1,9 @@
 """Engine construction: the only place that knows SQLite and PostgreSQL differ.
 
 SQLite runs in WAL mode so readers never block the writer; write transactions start with
-`BEGIN IMMEDIATE` so two writers queue on the lock instead of failing mid-transaction.
+`BEGIN IMMEDIATE` so two writers queue on the lock instead of failing mid-transaction. A writer waits
+at most `busy_timeout` seconds for the lock (SQLite's busy timeout, PostgreSQL's lock_timeout); then
+the store raises `StoreBusy`, which the web answers with 503 + Retry-After and the CLI explains.
 """
 
 from __future__ import annotations
@@ -10,41 +12,83 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.sql.dml import Insert
 
-from papersift.errors import StoreError
+from papersift.errors import StoreBusy, StoreError
 
 WRITE_OPTION = "papersift_write"
+DEFAULT_BUSY_TIMEOUT = 30.0  # seconds: a command waits out another's ingest batch
+WEB_BUSY_TIMEOUT = 5.0  # a web request answers 503 rather than hang this long
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6  # primary result codes; extended codes keep them in the low byte
+_PG_LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout expired
+BUSY_MESSAGE = "the store is busy: another process (an ingest or a server writing) holds its write lock; retry shortly"
 
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Engine:
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
         raise StoreError(f"invalid database URL {url!r}: {exc}") from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url, parsed.database)
-    if backend == "postgresql":
-        return create_engine(
-            url, json_serializer=_dumps, json_deserializer=orjson.loads, pool_pre_ping=True, future=True
-        )
-    raise StoreError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql+psycopg://...")
+        engine = _sqlite_engine(url, parsed.database, busy_timeout)
+    elif backend == "postgresql":
+        engine = _postgresql_engine(url, busy_timeout)
+    else:
+        raise StoreError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql+psycopg://...")
+    event.listen(engine, "handle_error", _raise_busy)
+    return engine
 
 
-def _sqlite_engine(url: str, database: str | None) -> Engine:
+def is_busy(error: BaseException | None) -> bool:
+    """A driver error that means "someone else holds the lock", as opposed to a broken store."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    return getattr(error, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE
+
+
+def _raise_busy(context: ExceptionContext) -> None:
+    if is_busy(context.original_exception):
+        raise StoreBusy(BUSY_MESSAGE) from context.sqlalchemy_exception
+
+
+def insert_ignoring_duplicates(conn_dialect: str, table: Table) -> Insert:
+    """`INSERT ... ON CONFLICT DO NOTHING`: a row someone else inserted meanwhile is no error."""
+    if conn_dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def _postgresql_engine(url: str, busy_timeout: float) -> Engine:
+    engine = create_engine(url, json_serializer=_dumps, json_deserializer=orjson.loads, pool_pre_ping=True, future=True)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET lock_timeout = {max(1, int(busy_timeout * 1000))}")
+        dbapi_conn.autocommit = autocommit
+
+    return engine
+
+
+def _sqlite_engine(url: str, database: str | None, busy_timeout: float) -> Engine:
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
         json_serializer=_dumps,
         json_deserializer=orjson.loads,
-        connect_args={"timeout": 30},
+        connect_args={"timeout": busy_timeout},
     )
 
     @event.listens_for(engine, "connect")
@@ -54,7 +98,7 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={max(1, int(busy_timeout * 1000))}")
         cur.close()
 
     @event.listens_for(engine, "begin")

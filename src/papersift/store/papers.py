@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from papersift.errors import PaperNotFound, StoreError
 from papersift.models import TRANSIENT_FIELDS, Paper
 from papersift.store import migrations
-from papersift.store.engine import WRITE_OPTION, make_engine
+from papersift.store.engine import DEFAULT_BUSY_TIMEOUT, WRITE_OPTION, make_engine
 
 PAPER_FIELDS = tuple(f.name for f in fields(Paper) if f.name not in TRANSIENT_FIELDS)
 _LOOKUP_CHUNK = 900  # stays under every backend's bound-parameter limit
@@ -50,9 +50,12 @@ class Store:
         self._identity: str | None = None
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Connect and bring the schema up to date; a store that cannot be opened says why."""
-        engine = make_engine(url)
+    def open(cls, url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
+        """Connect and bring the schema up to date; a store that cannot be opened says why.
+
+        A write waits up to `busy_timeout` seconds for another process's write to finish, then raises
+        StoreBusy (the web server passes a short one so requests do not hang)."""
+        engine = make_engine(url, busy_timeout)
         try:
             with engine.connect() as conn:  # read-only: a current store is opened without the write lock
                 stale = migrations.pending(conn)
@@ -204,12 +207,29 @@ class Writer:
         self.store = store
         self.conn = conn
         self._rev: int | None = None
+        self._locked = False
 
     def get_many(self, ids: Sequence[str]) -> dict[str, Paper]:
+        """Papers as they stand, read under the papers' write lock so a merge with them stays right."""
+        self._lock_papers()
         return self.store.get_many(ids, self.conn)
 
     def hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        self._lock_papers()
         return self.store.hashes(ids, self.conn)
+
+    def _lock_papers(self) -> None:
+        """Serialise paper writers before they read what they will merge, as SQLite's BEGIN IMMEDIATE does.
+
+        On PostgreSQL two ingests of one file would otherwise both find a paper missing and both insert it
+        (the second failing on the primary key), or merge into a version the other is replacing. Locking the
+        `rev` counter row, which every paper write updates anyway, makes the second wait and then read the
+        first's committed rows (READ COMMITTED reads anew per statement)."""
+        if self._locked or self.conn.dialect.name != "postgresql":
+            return
+        meta = self.store.meta
+        self.conn.execute(select(meta.c.value).where(meta.c.key == "rev").with_for_update()).scalar_one()
+        self._locked = True
 
     def next_rev(self) -> int:
         """One new revision for the whole transaction, taken under the row lock so writers serialise."""

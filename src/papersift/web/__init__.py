@@ -34,6 +34,7 @@ from papersift.errors import (
 from papersift.settings import Settings
 from papersift.store import Store
 from papersift.store.accounts import UsernameTaken
+from papersift.store.engine import WEB_BUSY_TIMEOUT
 from papersift.web.auth import AuthRequired, BadCredentials, Forbidden, site_secret
 from papersift.web.logs import AccessLog
 from papersift.web.page_cache import PageCache
@@ -138,7 +139,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     """Build the app over `store` (or the one the settings name, opened and closed with the app)."""
     from papersift.web import api, feeds, pages, subscriptions
 
-    site = Site(settings, store or Store.open(settings.store_url), owns_store=store is None)
+    owns_store = store is None
+    if store is None:  # a request answers 503 + Retry-After rather than wait out a long writer
+        store = Store.open(settings.store_url, busy_timeout=min(settings.busy_timeout, WEB_BUSY_TIMEOUT))
+    site = Site(settings, store, owns_store=owns_store)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

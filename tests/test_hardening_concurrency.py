@@ -1,0 +1,274 @@
+"""Concurrent writers on both backends, and a store another process holds locked (issue 10, items 15-18).
+
+Threads released together by a `threading.Barrier` stand for processes (each has its own Store, so its own
+engine and connections); the ingest race is also run with two real `papersift ingest` processes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar, cast
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, select
+from sqlalchemy.engine import make_url
+
+from papersift.cli import main
+from papersift.errors import StoreBusy
+from papersift.ingest import ingest
+from papersift.models import Paper
+from papersift.settings import Settings
+from papersift.store import Store
+from papersift.store.accounts import Accounts
+from papersift.web import create_app
+
+from .conftest import SAMPLE, shared
+
+T = TypeVar("T")
+ROUNDS = 3
+DAILY = "arxiv_daily/arxiv_daily_2025-2026.jsonl.gz"
+
+
+def together(count: int, work: Callable[[int], T]) -> list[T]:
+    """Run `work(0..count-1)` on `count` threads released at the same instant; re-raise the first error."""
+    barrier = threading.Barrier(count)
+    results: list[T | None] = [None] * count
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=60)
+            results[i] = work(i)
+        except BaseException as exc:  # handed to the test thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return cast(list[T], results)
+
+
+@pytest.fixture(scope="module")
+def daily_slices(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """ROUNDS disjoint slices of real arXiv listings, 900 records each, as plain JSONL files."""
+    source = shared(DAILY)
+    folder = tmp_path_factory.mktemp("slices")
+    paths = [folder / f"arxiv_daily_{k}.jsonl" for k in range(ROUNDS)]
+    with gzip.open(source, "rt", encoding="utf-8") as lines:
+        for path in paths:
+            path.write_text("".join(itertools.islice(lines, 900)), encoding="utf-8")
+    return paths
+
+
+def contents(store: Store) -> dict[str, str]:
+    return {p.id: p.content_hash() for p in store.iter_papers()}
+
+
+# -- 15: two ingests of one file at once -----------------------------------------------------------------
+
+
+def test_concurrent_ingests_of_one_file_count_right_and_store_each_paper_once(
+    store_url: str, daily_slices: list[Path], tmp_path: Path
+) -> None:
+    reference = Store.open(f"sqlite:///{tmp_path / 'reference.db'}")
+    stores = [Store.open(store_url) for _ in range(2)]
+    try:
+        for path in daily_slices:
+            alone = ingest(reference, str(path), batch_size=200)
+            reports = together(2, lambda i, path=path: ingest(stores[i], str(path), batch_size=200))  # type: ignore[misc]
+            for report in reports:
+                assert report.rejected == 0
+                assert report.added + report.updated + report.unchanged == alone.added + alone.updated + alone.unchanged
+            assert sum(r.added for r in reports) == alone.added
+            assert stores[0].count() == reference.count()
+        assert contents(stores[0]) == contents(reference)
+    finally:
+        for store in (*stores, reference):
+            store.close()
+
+
+def test_two_ingest_processes_of_one_file_both_succeed(
+    store_url: str, daily_slices: list[Path], tmp_path: Path
+) -> None:
+    exe = Path(sys.executable).with_name("papersift")
+    path = tmp_path / "arxiv_daily_all.jsonl"  # long enough that the two runs overlap
+    path.write_text("".join(p.read_text(encoding="utf-8") for p in daily_slices), encoding="utf-8")
+    command = [str(exe), "--home", str(tmp_path / "home"), "--db", store_url, "ingest", str(path), "-q", "--no-index"]
+    env = {**os.environ, "PAPERSIFT_BATCH_SIZE": "5000"}
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in "ab"]
+    outcomes = [(*run.communicate(timeout=300), run.returncode) for run in runs]
+    for _out, err, code in outcomes:
+        assert code in (0, 3), err
+        assert "Traceback" not in err
+    added = [int(out.split(" added")[0].rsplit(" ", 1)[-1]) for out, _, _ in outcomes]
+    store = Store.open(store_url)
+    try:
+        assert sum(added) == store.count() == 900 * ROUNDS
+    finally:
+        store.close()
+
+
+# -- 16: one user's concurrent upvotes ------------------------------------------------------------------
+
+
+@pytest.fixture
+def voting(store_url: str) -> Iterator[tuple[Accounts, str]]:
+    store = Store.open(store_url)
+    with store.write() as w:
+        w.insert([Paper(id="t:voted", title="A paper everyone likes", abstract="votes")])
+    yield Accounts(store), "t:voted"
+    store.close()
+
+
+def test_sixteen_concurrent_upvotes_by_one_user_count_once(voting: tuple[Accounts, str]) -> None:
+    accounts, pid = voting
+    user = accounts.create_user("eager", "hash")
+    for _ in range(ROUNDS):
+        assert together(16, lambda _i: accounts.vote(user.id, pid, up=True)) == [1] * 16
+        assert accounts.counts([pid]) == {pid: 1}
+        assert together(16, lambda _i: accounts.vote(user.id, pid, up=False)) == [0] * 16
+        assert accounts.counts([pid]) == {}
+
+
+def test_concurrent_up_and_down_votes_stay_consistent(voting: tuple[Accounts, str]) -> None:
+    accounts, pid = voting
+    users = [accounts.create_user(f"voter{k}", "hash") for k in range(4)]
+    me = users[0]
+    for _ in range(ROUNDS):
+        answers = together(16, lambda i: accounts.vote(me.id, pid, up=i % 2 == 0))
+        assert set(answers) <= {0, 1}
+        assert accounts.counts([pid]).get(pid, 0) == len(accounts.voted(me.id, [pid]))
+        accounts.vote(me.id, pid, up=False)
+    # four users, four threads each: four votes
+    together(16, lambda i: accounts.vote(users[i % 4].id, pid, up=True))
+    assert accounts.counts([pid]) == {pid: 4}
+
+
+# -- 17: first sign-ups at once ---------------------------------------------------------------------------
+
+
+def test_concurrent_first_signups_make_exactly_one_admin(store_url: str) -> None:
+    store = Store.open(store_url)
+    try:
+        accounts = Accounts(store)
+        for round_ in range(ROUNDS + 1):
+            with store.write() as w:
+                w.conn.execute(delete(accounts.users))
+            made = together(8, lambda i, r=round_: accounts.create_user(f"early{r}-{i}", "hash"))  # type: ignore[misc]
+            assert sum(user.is_admin for user in made) == 1
+            with store.engine.connect() as conn:
+                admins = conn.execute(select(accounts.users.c.id).where(accounts.users.c.is_admin.is_(True))).all()
+            assert len(admins) == 1
+    finally:
+        store.close()
+
+
+# -- 18: a store another process holds locked -------------------------------------------------------------
+
+HOLD_SQLITE = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("held", flush=True)
+sys.stdin.read()
+conn.execute("ROLLBACK")
+"""
+
+
+@pytest.fixture
+def busy_home(tmp_path: Path) -> Path:
+    home = tmp_path / "busy"
+    store = Store.open(Settings(home=home).store_url)
+    try:
+        ingest(store, str(SAMPLE / "arxiv_daily_sample.jsonl.gz"))
+    finally:
+        store.close()
+    return home
+
+
+def hold_sqlite(db: Path) -> subprocess.Popen[str]:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SQLITE, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def release(holder: subprocess.Popen[str]) -> None:
+    assert holder.stdin is not None
+    holder.stdin.close()
+    holder.wait(timeout=30)
+
+
+def test_reads_work_and_writes_say_who_holds_a_locked_sqlite_store(busy_home: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text('{"id": "2601.00001", "listing_date": "2026-01-02", "title": "T", "abstract": "A"}\n')
+    holder = hold_sqlite(busy_home / "papersift.db")
+    try:
+        runner = CliRunner()
+        env = {"PAPERSIFT_BUSY_TIMEOUT": "0.3"}
+        for args in (["stats"], ["stats", "--json"], ["show", "2606.25042"], ["export", "-o", str(tmp_path / "out")]):
+            result = runner.invoke(main, ["--home", str(busy_home), *args], env=env, catch_exceptions=False)
+            assert result.exit_code == 0, (args, result.stderr)
+        assert (tmp_path / "out").read_text().count("\n") > 100
+        result = runner.invoke(main, ["--home", str(busy_home), "ingest", str(extra), "-q"], env=env)
+        assert result.exit_code == 1, result.output
+        message = result.stderr.strip()
+        assert "\n" not in message and "Traceback" not in result.output
+        assert "locked by another process" in message
+        assert f"pid {holder.pid}" in message  # names the holder
+    finally:
+        release(holder)
+    result = CliRunner().invoke(main, ["--home", str(busy_home), "ingest", str(extra), "-q", "--no-index"])
+    assert result.exit_code == 0, result.output
+
+
+def test_an_upvote_on_a_locked_sqlite_store_is_503_with_retry_after(busy_home: Path) -> None:
+    settings = Settings(home=busy_home, secret_key="test-secret", busy_timeout=0.3)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        r = client.post("/api/auth/signup", json={"username": "patient", "password": "correct horse"})
+        assert r.status_code in (200, 201), r.text
+        token = client.get("/api/me").json()["csrf_token"]
+        holder = hold_sqlite(busy_home / "papersift.db")
+        try:
+            busy = client.post("/api/papers/2606.25042/upvote", headers={"X-CSRF-Token": token})
+            assert busy.status_code == 503, busy.text
+            assert busy.json()["error"]["code"] == "store_busy"
+            assert int(busy.headers["Retry-After"]) > 0
+            assert client.get("/api/papers/2606.25042").status_code == 200  # reads go on
+        finally:
+            release(holder)
+        assert client.post("/api/papers/2606.25042/upvote", headers={"X-CSRF-Token": token}).status_code == 200
+
+
+def test_a_write_waiting_on_a_postgresql_lock_is_store_busy(postgres: object, tmp_path: Path) -> None:
+    url = postgres.create_database(f"busy{os.getpid()}")  # type: ignore[attr-defined]
+    store = Store.open(url, busy_timeout=0.3)
+    with store.write() as w:
+        w.insert([Paper(id="t:locked", title="Locked", abstract="a")])
+    accounts = Accounts(store)
+    user = accounts.create_user("waiter", "hash")
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        with psycopg.connect(dsn) as holder:
+            holder.execute("LOCK TABLE votes, papers IN EXCLUSIVE MODE")
+            with pytest.raises(StoreBusy):
+                accounts.vote(user.id, "t:locked")
+            assert store.get("t:locked").title == "Locked"  # reads go on
+        assert accounts.vote(user.id, "t:locked") == 1
+    finally:
+        store.close()
