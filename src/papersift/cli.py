@@ -16,18 +16,19 @@ from typing import Any, NoReturn, cast
 
 import click
 import orjson
+from sqlalchemy.engine import make_url
 from tqdm import tqdm
 
 from papersift import export as exporter
 from papersift import ingest as ingester
 from papersift.digest_cli import digest
-from papersift.errors import PapersiftError, SourceError
+from papersift.errors import PapersiftError, SourceError, StoreBusy
 from papersift.models import IngestReport, Paper
 from papersift.search import MAX_LIMIT, Filters, SearchEngine, Sort
 from papersift.settings import Settings
 from papersift.sources import is_url, source_names
 from papersift.sources.arxiv_oai import HARVEST_BASE, ArxivOAISource, harvest_url
-from papersift.store import Store
+from papersift.store import Store, lock_holder
 
 EXIT_UNCHANGED = 3
 
@@ -40,7 +41,7 @@ class Context:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store.open(self.settings.store_url)
+            self._store = Store.open(self.settings.store_url, busy_timeout=self.settings.busy_timeout)
         return self._store
 
 
@@ -54,7 +55,22 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except PapersiftError as exc:
-        _fail(str(exc))
+        _fail(_message(exc))
+
+
+def _message(exc: PapersiftError) -> str:
+    """The one line a user reads; a busy store names the file and, when it can be seen, who holds it."""
+    if not isinstance(exc, StoreBusy):
+        return str(exc)
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(Context) if ctx else None
+    url = make_url(obj.settings.store_url) if obj else None
+    if url is None or url.get_backend_name() != "sqlite" or not url.database:
+        where = f"the store {url.render_as_string(hide_password=True)}" if url else "the store"
+        return f"{where} is locked by another writer (an ingest or a server writing); retry when it finishes"
+    pid = lock_holder.write_lock_holder(Path(url.database))
+    holder = lock_holder.describe(pid) if pid else "another process (an ingest or a server writing)"
+    return f"the store {url.database} is locked by another process: {holder}; retry when it finishes"
 
 
 def _print_json(value: Any) -> None:
@@ -147,7 +163,7 @@ def ingest(
             click.echo(f"error: {exc}", err=True)
         except PapersiftError as exc:
             bar.close()
-            _fail(str(exc))
+            _fail(_message(exc))
         finally:
             bar.close()
         reports[target] = _report_dict(report)
