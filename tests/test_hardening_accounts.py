@@ -341,3 +341,24 @@ def test_guessing_made_up_names_keeps_one_counter_per_address(sqlite_app: FastAP
     for n in range(30):
         assert _login(_client(sqlite_app, f"10.3.0.{n}"), f"nobody-{n}", "wrong password").status_code == 401
     assert limiter_for_app(sqlite_app).tracked() == 30
+
+
+_fuzz_addresses = itertools.count()
+any_char = st.characters(min_codepoint=0, blacklist_categories=("Cs",))
+any_text = st.text(st.one_of(st.sampled_from("\x00\t \u00a0\u200b\u212aａAz0._-"), any_char), max_size=80)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(username=any_text, password=any_text, route=st.sampled_from(["login", "signup"]))
+def test_any_typed_name_or_password_gets_a_clean_answer(app: FastAPI, username: str, password: str, route: str) -> None:
+    """Whatever reaches the sign-in and sign-up forms (NUL, controls, any script, any length): a 2xx or 4xx
+    with the error shape, on both stores, never a 500."""
+    n = next(_fuzz_addresses)
+    client = _client(app, f"10.7.{n // 200}.{n % 200}")
+    r = client.post(f"/api/auth/{route}", json={"username": username, "password": password})
+    assert r.status_code in (200, 201, 401, 409, 422), r.text
+    if r.status_code >= 400:
+        assert set(r.json()["error"]) == {"code", "message"}
+    token = _csrf_field(client.get(f"/{route}").text)
+    page = client.post(f"/{route}", data={"username": username, "password": password, "csrf_token": token})
+    assert page.status_code in (200, 401, 409, 422), page.text[:300]

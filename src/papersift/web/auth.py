@@ -218,7 +218,9 @@ def _verified(site: Site, user: User | None, password: str) -> User:
 def sign_in(request: Request, site: Site, username: str, password: str) -> User:
     """Sign in by name (any case or Unicode form of it) and password, throttled before the hash runs."""
     _throttle_address(request)
-    found = site.accounts.user_by_name(_typed_name(username)[:64])
+    typed = _typed_name(username)
+    # only a well-formed name can belong to someone; the store never sees the rest (PostgreSQL refuses NUL)
+    found = site.accounts.user_by_name(typed) if USERNAME_RE.match(typed) else None
     _throttle_account(request, found)
     user = _verified(site, found, password)
     limiter_for(request).clear(_account_address_key(request, user), LOGIN_PER_ACCOUNT_ADDRESS)
