@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from argon2 import PasswordHasher
@@ -362,3 +363,46 @@ def test_any_typed_name_or_password_gets_a_clean_answer(app: FastAPI, username: 
     token = _csrf_field(client.get(f"/{route}").text)
     page = client.post(f"/{route}", data={"username": username, "password": password, "csrf_token": token})
     assert page.status_code in (200, 401, 409, 422), page.text[:300]
+
+
+def _browser_target(base: str, location: str) -> tuple[str, str]:
+    """Scheme and host a browser would go to: WHATWG URL parsing drops tabs and newlines and reads '\\'
+    as '/' in http(s) URLs, which urljoin alone does not."""
+    cleaned = re.sub(r"[\t\n\r]", "", location).replace("\\", "/").strip("\x00\x20")
+    parts = urlsplit(urljoin(base, cleaned))
+    return parts.scheme, parts.netloc
+
+
+_next_addresses = itertools.count()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    target=st.one_of(
+        any_text,
+        st.sampled_from(["//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil.example/", "/ok"]),
+        st.builds(lambda a, b: a + b, st.sampled_from(["/", "//", "/\\", "\\", "http:", "/%09/", " /"]), any_text),
+    )
+)
+def test_sign_in_never_redirects_off_the_site(sqlite_app: FastAPI, target: str) -> None:
+    n = next(_next_addresses)
+    client = _client(sqlite_app, f"10.8.{n // 200}.{n % 200}")
+    if n == 0:
+        _signup(client, "nina")
+    token = _csrf_field(client.get("/login").text)
+    r = client.post(
+        "/login",
+        data={"username": "nina", "password": PASSWORD, "csrf_token": token, "next": target[:300]},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text[:300]
+    assert _browser_target("http://testserver/login", r.headers["location"]) == ("http", "testserver")
+
+
+def test_signing_in_often_never_locks_the_owner_out(sqlite_app: FastAPI) -> None:
+    _signup(_client(sqlite_app, "203.0.113.60"), "olga")
+    for n in range(_limit(auth.LOGIN_PER_ACCOUNT) + 5):
+        assert _login(_client(sqlite_app, f"10.4.0.{n}"), "olga").status_code == 200
+    owner = _client(sqlite_app, "203.0.113.61")
+    for _ in range(_limit(auth.LOGIN_PER_ACCOUNT_ADDRESS) + 2):
+        assert _login(owner, "olga").status_code == 200

@@ -8,12 +8,13 @@ request carries the session's CSRF token, in a form field or the X-CSRF-Token he
 constant time.
 
 Sign-in and sign-up are rate limited before any argon2 work (each hash costs ~0.15 s of CPU, which a
-flood would take from searches): every attempt counts, per client address, and for an existing account
-per account and address and per account from anywhere (see the LOGIN_* rules); a successful sign-in
-forgets that address's attempts on the account. An attacker can lock an account out only by spending
-LOGIN_PER_ACCOUNT guesses from several addresses, and then for at most an hour after stopping. On top,
-hashing gets at most half the cores (HASH_SLOTS), against floods spread over many addresses. Counters
-and slots are per process: with `--workers N` a client gets up to N times the limits.
+flood would take from searches): every attempt counts per client address; failures count per existing
+account and address, and per account from anywhere (see the LOGIN_* rules); a successful sign-in
+forgets that address's failures on the account. An attacker can lock an account out only by spending
+LOGIN_PER_ACCOUNT wrong guesses from several addresses, and then for at most an hour after stopping;
+signing in often locks no one out. On top, hashing gets at most half the cores (HASH_SLOTS), against
+floods spread over many addresses. Counters and slots are per process: with `--workers N` a client
+gets up to N times the limits.
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ from papersift.web.ratelimit import client_ip, limiter_for
 from papersift.web.site import Site
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")  # after NFKC: 'ａｌｉｃｅ' is 'alice'; no look-alike scripts
-# Every attempt counts (checked and counted atomically before argon2 runs, so parallel requests cannot
-# slip past). Per address: tight, humans sign in rarely. Per account and address: stops one client
-# guessing one password. Per account: bounds guessing spread over many addresses, high enough that
-# locking a victim out needs several addresses working for it.
+# Per address every attempt counts (checked and counted atomically before argon2 runs, so parallel
+# requests cannot slip past): tight, humans sign in rarely. Per account only failures count. Per account
+# and address: stops one client guessing one password. Per account: bounds guessing spread over many
+# addresses, high enough that locking a victim out needs several addresses working for it.
 LOGIN_PER_IP = "10/minute"
 LOGIN_PER_ACCOUNT_ADDRESS = "5/15minutes"
 LOGIN_PER_ACCOUNT = "20/hour"
@@ -185,31 +186,38 @@ def _throttle_address(request: Request) -> None:
     )
 
 
-def _throttle_account(request: Request, user: User | None) -> None:
-    """Count a sign-in attempt on an account, from this address and from anywhere (429 when over). Names
-    with no account get no counters: nothing to protect, and a spray of made-up names must not fill memory."""
+def _account_counters(request: Request, user: User | None) -> list[tuple[str, str]]:
+    """The account's failure counters: from this address, and from anywhere. Names with no account get
+    none: nothing to protect there, and a spray of made-up names must not fill memory."""
     if user is None:
-        return
-    limiter, message = limiter_for(request), "too many sign-in attempts for this account"
-    limiter.hit(_account_address_key(request, user), LOGIN_PER_ACCOUNT_ADDRESS, message)
-    limiter.hit(f"login-account:{user.id}", LOGIN_PER_ACCOUNT, message)
+        return []
+    return [
+        (f"login-account-ip:{user.id}:{client_ip(request)}", LOGIN_PER_ACCOUNT_ADDRESS),
+        (f"login-account:{user.id}", LOGIN_PER_ACCOUNT),
+    ]
 
 
-def _account_address_key(request: Request, user: User) -> str:
-    return f"login-account-ip:{user.id}:{client_ip(request)}"
+def _verified(request: Request, site: Site, user: User | None, password: str) -> User:
+    """The user if the password is theirs; the same argon2 work whether or not the user exists.
 
-
-def _verified(site: Site, user: User | None, password: str) -> User:
-    """The user if the password is theirs; the same argon2 work whether or not the user exists."""
+    Per account only failures count, so signing in often never locks anyone out. They are checked and
+    counted while holding a hashing slot: concurrent guesses can pass the limit by at most the other
+    slots' attempts. A success forgets this address's failures on the account (typos are forgiven)."""
+    limiter, counters = limiter_for(request), _account_counters(request, user)
     with _hashing():
-        if user is None or len(password) > MAX_PASSWORD:
-            _hasher.hash("timing-equaliser")
-            raise BadCredentials("wrong user name or password")
+        for key, rule in counters:
+            limiter.check(key, rule, "too many failed sign-ins for this account")
         try:
+            if user is None or len(password) > MAX_PASSWORD:
+                _hasher.hash("timing-equaliser")
+                raise VerificationError("no such user, or an oversized password")
             _hasher.verify(user.password_hash, password)
         except (VerificationError, InvalidHashError):
+            for key, rule in counters:
+                limiter.record(key, rule)
             raise BadCredentials("wrong user name or password") from None
         rehashed = _hasher.hash(password) if _hasher.check_needs_rehash(user.password_hash) else None
+    limiter.clear(*counters[0])
     if rehashed is not None:
         site.accounts.set_password_hash(user.id, rehashed)
     return user
@@ -221,9 +229,7 @@ def sign_in(request: Request, site: Site, username: str, password: str) -> User:
     typed = _typed_name(username)
     # only a well-formed name can belong to someone; the store never sees the rest (PostgreSQL refuses NUL)
     found = site.accounts.user_by_name(typed) if USERNAME_RE.match(typed) else None
-    _throttle_account(request, found)
-    user = _verified(site, found, password)
-    limiter_for(request).clear(_account_address_key(request, user), LOGIN_PER_ACCOUNT_ADDRESS)
+    user = _verified(request, site, found, password)
     _start_session(request, user)
     return user
 
@@ -234,8 +240,7 @@ def change_password(request: Request, site: Site, old_password: str, new_passwor
     user = require_user(request, site)
     _check_password(new_password)
     _throttle_address(request)
-    _throttle_account(request, user)
-    _verified(site, user, old_password)
+    _verified(request, site, user, old_password)
     with _hashing():
         new_hash = _hasher.hash(new_password)
     site.accounts.set_password_hash(user.id, new_hash)

@@ -50,6 +50,10 @@ class Limiter:
             wait = self.retry_after(key, rule)
             raise RateLimited(f"{message}; try again in {_human(wait)}", wait)
 
+    def record(self, key: str, rule: str) -> None:
+        """Count one event for `key` after the fact (e.g. a failure), without raising when over the limit."""
+        self._strategy.hit(_item(rule), key)
+
     def check(self, key: str, rule: str, message: str = "too many attempts") -> None:
         """Raise RateLimited if one more hit would exceed the rule, without counting anything."""
         if not self._strategy.test(_item(rule), key):
