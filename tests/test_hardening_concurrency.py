@@ -20,6 +20,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import delete, select
 from sqlalchemy.engine import make_url
 
@@ -28,11 +30,12 @@ from papersift.errors import StoreBusy
 from papersift.ingest import ingest
 from papersift.models import Paper
 from papersift.settings import Settings
-from papersift.store import Store
+from papersift.store import Store, lock_holder
 from papersift.store.accounts import Accounts
 from papersift.web import create_app
 
 from .conftest import SAMPLE, shared
+from .pgserver import PostgresServer
 
 T = TypeVar("T")
 ROUNDS = 3
@@ -255,8 +258,8 @@ def test_an_upvote_on_a_locked_sqlite_store_is_503_with_retry_after(busy_home: P
         assert client.post("/api/papers/2606.25042/upvote", headers={"X-CSRF-Token": token}).status_code == 200
 
 
-def test_a_write_waiting_on_a_postgresql_lock_is_store_busy(postgres: object, tmp_path: Path) -> None:
-    url = postgres.create_database(f"busy{os.getpid()}")  # type: ignore[attr-defined]
+def test_a_write_waiting_on_a_postgresql_lock_is_store_busy(postgres: PostgresServer, tmp_path: Path) -> None:
+    url = postgres.create_database(f"busy{os.getpid()}")
     store = Store.open(url, busy_timeout=0.3)
     with store.write() as w:
         w.insert([Paper(id="t:locked", title="Locked", abstract="a")])
@@ -269,6 +272,63 @@ def test_a_write_waiting_on_a_postgresql_lock_is_store_busy(postgres: object, tm
             with pytest.raises(StoreBusy):
                 accounts.vote(user.id, "t:locked")
             assert store.get("t:locked").title == "Locked"  # reads go on
+            extra = tmp_path / "extra.jsonl"
+            extra.write_text('{"id": "2601.00001", "listing_date": "2026-01-02", "title": "T", "abstract": "A"}\n')
+            runner, env = CliRunner(), {"PAPERSIFT_BUSY_TIMEOUT": "0.3"}
+            args = ["--home", str(tmp_path / "home"), "--db", url]
+            assert runner.invoke(main, [*args, "stats"], env=env).exit_code == 0
+            result = runner.invoke(main, [*args, "ingest", str(extra), "-q", "--no-index"], env=env)
+            assert result.exit_code == 1, result.output
+            assert "locked by another writer" in result.stderr and result.stderr.count("\n") == 1
         assert accounts.vote(user.id, "t:locked") == 1
     finally:
         store.close()
+
+
+# -- naming the holder from /proc/locks -------------------------------------------------------------------
+
+DEV, INO = os.makedev(8, 1), 393224
+HOLDER_LINE = "7: POSIX  ADVISORY  WRITE {pid} 08:01:393224 {start} {end}"
+other_locks = st.builds(
+    "{}: {} ADVISORY {} {} {:02x}:{:02x}:{} {} {}".format,
+    st.integers(1, 99),
+    st.sampled_from(["POSIX", "FLOCK", "OFDLCK", "-> POSIX"]),
+    st.sampled_from(["READ", "WRITE"]),
+    st.integers(-1, 1 << 22),
+    st.integers(0, 255),
+    st.integers(0, 255),
+    st.integers(0, 1 << 40).filter(lambda ino: ino != INO),  # some other file
+    st.integers(0, 200),
+    st.sampled_from(["EOF", "120", "127", "0"]),
+)
+junk = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=80).map(lambda t: t.replace("\n", " "))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    before=st.lists(st.one_of(other_locks, junk), max_size=8),
+    after=st.lists(st.one_of(other_locks, junk), max_size=8),
+    held=st.sampled_from([("120", "120"), ("0", "EOF"), ("120", "127"), ("100", "125")]),
+    pid=st.integers(2, 1 << 22),
+)
+def test_the_write_lock_holder_is_found_among_any_other_locks(
+    before: list[str], after: list[str], held: tuple[str, str], pid: int
+) -> None:
+    line = HOLDER_LINE.format(pid=pid, start=held[0], end=held[1])
+    table = "\n".join([*before, line, *after])
+    assert lock_holder.lock_owner(table, DEV, INO, 120, exclude=-7) == pid
+    assert lock_holder.lock_owner(table, DEV, INO, 120, exclude=pid) is None  # our own lock is no answer
+    without = "\n".join([*before, *after])
+    assert lock_holder.lock_owner(without, DEV, INO, 120, exclude=-7) is None  # nothing else is taken for it
+
+
+@settings(max_examples=100, deadline=None)
+@given(table=st.lists(st.one_of(junk, other_locks), max_size=20).map("\n".join))
+def test_a_lock_table_of_any_shape_never_breaks_the_message(table: str) -> None:
+    assert lock_holder.lock_owner(table, DEV, INO, 120, exclude=os.getpid()) is None
+
+
+def test_describe_names_a_live_process_and_survives_a_gone_one() -> None:
+    assert lock_holder.describe(os.getpid()).startswith(f"pid {os.getpid()} (python")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    assert lock_holder.describe(int(gone.stdout)).startswith(f"pid {gone.stdout.strip()}")

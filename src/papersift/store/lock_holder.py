@@ -21,6 +21,12 @@ def write_lock_holder(database: Path) -> int | None:
         table = _PROC_LOCKS.read_text()
     except OSError:
         return None
+    return lock_owner(table, shm.st_dev, shm.st_ino, _WAL_WRITE_LOCK_BYTE, exclude=os.getpid())
+
+
+def lock_owner(table: str, device: int, inode: int, byte: int, exclude: int) -> int | None:
+    """The pid holding a POSIX write lock over `byte` of file (device, inode) in a /proc/locks text."""
+    wanted = (os.major(device), os.minor(device), inode)
     for line in table.splitlines():
         fields = line.split()
         # "1: POSIX  ADVISORY  WRITE 4242 08:01:393224 120 120"; waiters are marked "->" and skipped
@@ -28,17 +34,13 @@ def write_lock_holder(database: Path) -> int | None:
             continue
         try:
             pid = int(fields[4])
-            major, minor, inode = fields[5].split(":")
+            major, minor, ino = fields[5].split(":")
+            same_file = (int(major, 16), int(minor, 16), int(ino)) == wanted
             start, end = int(fields[6]), fields[7]
-            same_file = (int(major, 16), int(minor, 16), int(inode)) == (
-                os.major(shm.st_dev),
-                os.minor(shm.st_dev),
-                shm.st_ino,
-            )
-            covers = start <= _WAL_WRITE_LOCK_BYTE and (end == "EOF" or int(end) >= _WAL_WRITE_LOCK_BYTE)
+            covers = start <= byte and (end == "EOF" or int(end) >= byte)
         except ValueError:
             continue
-        if same_file and covers and pid != os.getpid():
+        if same_file and covers and pid != exclude:
             return pid
     return None
 
@@ -49,12 +51,10 @@ def describe(pid: int) -> str:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return f"pid {pid}"
-    command = " ".join(
-        Path(argv[0].decode(errors="replace")).name if i == 0 else a.decode(errors="replace")
-        for i, a in enumerate(argv)
-        if a
-    )
-    command = " ".join(command.split())  # a `python -c` script spans lines
+    parts = [a.decode(errors="replace") for a in argv if a]
+    if parts:
+        parts[0] = Path(parts[0]).name  # "python3", not "/usr/local/bin/python3"
+    command = " ".join(" ".join(parts).split())  # a `python -c` script spans lines
     if len(command) > 100:
         command = command[:99] + "…"
     return f"pid {pid} ({command})" if command else f"pid {pid}"
