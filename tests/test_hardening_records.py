@@ -3,8 +3,10 @@ defence, and the render guards for rows stored before either existed. Real store
 
 from __future__ import annotations
 
+import copy
+import json
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,6 +23,7 @@ from papersift.models import Paper
 from papersift.search import SearchEngine
 from papersift.settings import Settings
 from papersift.store import Store
+from papersift.urls import safe_url
 from papersift.web import create_app
 
 OK_ID = "2506.01234"
@@ -106,6 +109,15 @@ def test_only_http_links_are_ever_stored(url: str) -> None:
     checked = normalise(Paper(id=OK_ID, title="t", abs_url=url, pdf_url=url), "f:1")
     assert isinstance(checked, Accepted)
     assert checked.paper.abs_url == "" and checked.paper.pdf_url == ""
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(r"\Ahttps?://[a-z0-9.\-:]{0,20}[/?#]?[!-~]{0,30}\Z") | st.text(max_size=40))
+def test_the_fast_link_check_never_accepts_what_safe_url_refuses(url: str) -> None:
+    from papersift.validate import _PLAIN_URL
+
+    if _PLAIN_URL.match(url):
+        assert safe_url(url) == url
 
 
 def test_script_links_are_dropped_at_ingest(store_url: str, tmp_path: Path) -> None:
@@ -346,7 +358,7 @@ def test_any_record_becomes_a_paper_or_a_rejection_and_the_store_stays_usable(st
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(_ANY_PAPER, min_size=1, max_size=6))
     def run(papers: list[Paper]) -> None:
-        checked = [normalise(p, "x") for p in papers]
+        checked = [normalise(copy.deepcopy(p), "x") for p in papers]
         accepted = {c.paper.id for c in checked if isinstance(c, Accepted)}
         report = ingest_records(store, iter(papers), batch_size=4)
         assert report.rejected == sum(isinstance(c, Rejected) for c in checked)
@@ -431,4 +443,76 @@ def test_migration_6_cleans_rows_stored_before_the_gate(store_url: str, tmp_path
     assert SearchEngine.open(store, Settings(home=tmp_path / "home"), embed=False).num_docs == 4
     client = _client(store, tmp_path / "home")
     assert client.get("/papers/t:newton").status_code == 200 and client.get("/").status_code == 200
+    store.close()
+
+
+_JSON_SCALAR = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | _ANY_TEXT
+    | st.sampled_from(["1650-01-01", "9999-12-31", "0001-01-01", "2262-04-12", "javascript:alert(1)", "10.1/../x#"])
+)
+_JSON_VALUE = st.recursive(_JSON_SCALAR, lambda inner: st.lists(inner, max_size=3), max_leaves=6)
+_KEYS = st.sampled_from(
+    [
+        *("arxiv_id", "doi", "title", "abstract", "authors", "categories", "published", "updated", "announced"),
+        *("featured", "journal_ref", "year", "version", "comment", "abs_url", "pdf_url", "upvotes", "id"),
+    ]
+)
+
+
+_DATES = st.sampled_from(["1650-01-01", "9999-12-31", "2262-04-12", "2025-02-30", "2026-06-01"]) | st.dates().map(str)
+_LINKS = _hostile_urls() | st.sampled_from(["https://arxiv.org/abs/2501.01234", "//evil.example/x", "http:/x"])
+_IDS = st.sampled_from(["2501.01234", "hep-th/9901001", "2501.01234v2"]) | st.builds(
+    lambda a, b: f"10.{a}/{b}", st.integers(1000, 99999), _ANY_TEXT
+)
+# records that look like papers, with each field drawn mostly from values that broke the site
+_RECORD = st.fixed_dictionaries(
+    {"title": st.text(min_size=1, max_size=30).map(lambda t: "Paper " + t)},
+    optional={
+        "arxiv_id": _IDS,
+        "doi": _IDS,
+        "authors": st.lists(_ANY_TEXT, max_size=3),
+        "published": _DATES,
+        "announced": _DATES,
+        "featured": _DATES,
+        "abs_url": _LINKS,
+        "pdf_url": _LINKS,
+        "journal_ref": st.text(max_size=300),
+        "year": st.integers(-(2**40), 2**40),
+        "version": st.integers(-(2**40), 2**40),
+        "upvotes": st.integers(-(2**70), 2**70),
+        "abstract": _ANY_TEXT,
+    },
+)
+
+
+def test_any_json_lines_file_ingests_to_papers_or_rejections(store_url: str, tmp_path: Path) -> None:
+    """Through the real parser and the gate: whatever the keys hold, each line is stored or reported."""
+    store = Store.open(store_url)
+    files = iter(range(10**6))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(_RECORD | st.dictionaries(_KEYS, _JSON_VALUE, min_size=1, max_size=8), min_size=1, max_size=5))
+    def run(records: list[dict[str, object]]) -> None:
+        path = tmp_path / f"f{next(files)}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))  # big ints, lone surrogates as escapes
+        report = ingest(store, str(path))
+        assert 1 <= report.total <= len(records)
+        assert all(r.origin.startswith(f"{path}:") for r in report.rejections), report.rejections
+
+    run()
+    for paper in store.iter_papers():
+        assert paper.date is None or date(1800, 1, 1) <= paper.date <= date.today() + timedelta(days=731)
+        assert all(safe_url(url) == url for url in (paper.abs_url, paper.pdf_url)), paper
+    engine = SearchEngine.open(store, Settings(home=tmp_path / "home"), embed=False)
+    assert engine.num_docs == store.count()
+    client = _client(store, tmp_path / "home")
+    ids = [p.id for p in store.iter_papers()][:30]
+    for pid in ids:
+        assert client.get(f"/api/papers/{quote(pid, safe='')}").status_code == 200, pid
+        assert client.get(f"/papers/{quote(pid, safe='')}").status_code == 200, pid
+    assert client.get("/").status_code == 200 and client.get("/search", params={"q": "a"}).status_code == 200
     store.close()

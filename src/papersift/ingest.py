@@ -241,6 +241,7 @@ def _run(
     origin: str,
 ) -> None:
     batch: dict[str, Paper] = {}
+    today = date.today()
     origins: dict[str, str] = {}  # paper id -> where its record came from, for the store's rejections
 
     def flush() -> None:
@@ -257,7 +258,7 @@ def _run(
                 _reject(report, parsed, strict)
                 continue
             where = getattr(parsed, "origin", "") or f"{origin}#{number}"
-            checked = validate.normalise(parsed, where)
+            checked = validate.normalise(parsed, where, today)
             if isinstance(checked, Rejected):
                 _reject(report, checked, strict)
                 continue
