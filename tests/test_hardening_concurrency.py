@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -185,6 +186,7 @@ def test_concurrent_first_signups_make_exactly_one_admin(store_url: str) -> None
 HOLD_SQLITE = """
 import sqlite3, sys
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA journal_mode=WAL")
 conn.execute("BEGIN IMMEDIATE")
 print("held", flush=True)
 sys.stdin.read()
@@ -281,6 +283,28 @@ def test_a_write_waiting_on_a_postgresql_lock_is_store_busy(postgres: PostgresSe
             assert result.exit_code == 1, result.output
             assert "locked by another writer" in result.stderr and result.stderr.count("\n") == 1
         assert accounts.vote(user.id, "t:locked") == 1
+    finally:
+        store.close()
+
+
+def test_opening_a_store_another_process_is_migrating_waits_for_it(store_url: str) -> None:
+    """A short busy timeout (a web worker's) is for requests; opening waits out a migration however long."""
+    url = make_url(store_url)
+    let_go: Callable[[], object]
+    if url.get_backend_name() == "sqlite":
+        let_go = partial(release, hold_sqlite(Path(str(url.database))))  # a new file: nothing migrated yet
+    else:
+        other = psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+        other.execute("SELECT pg_advisory_xact_lock(7130514)")  # what a migrating process holds
+        let_go = other.close
+    timer = threading.Timer(1.5, let_go)  # lets go while (on any machine not absurdly slow) open is waiting
+    timer.start()
+    try:
+        store = Store.open(store_url, busy_timeout=0.2)
+    finally:
+        timer.join()
+    try:
+        assert store.count() == 0
     finally:
         store.close()
 

@@ -18,6 +18,7 @@ from papersift.store.engine import DEFAULT_BUSY_TIMEOUT, WRITE_OPTION, make_engi
 
 PAPER_FIELDS = tuple(f.name for f in fields(Paper) if f.name not in TRANSIENT_FIELDS)
 _LOOKUP_CHUNK = 900  # stays under every backend's bound-parameter limit
+MIGRATION_WAIT = 3600.0  # seconds: a migration of a large store by another process can take minutes
 
 
 def _to_row(paper: Paper, content_hash: str, rev: int) -> dict[str, Any]:
@@ -54,14 +55,21 @@ class Store:
         """Connect and bring the schema up to date; a store that cannot be opened says why.
 
         A write waits up to `busy_timeout` seconds for another process's write to finish, then raises
-        StoreBusy (the web server passes a short one so requests do not hang)."""
+        StoreBusy (the web server passes a short one so requests do not hang). A pending migration waits
+        as long as it takes for another process migrating the same store (two workers starting at once)."""
         engine = make_engine(url, busy_timeout)
         try:
             with engine.connect() as conn:  # read-only: a current store is opened without the write lock
                 stale = migrations.pending(conn)
             if stale:
-                with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
-                    migrations.migrate(conn)
+                in_memory = engine.url.get_backend_name() == "sqlite" and engine.url.database in (None, "", ":memory:")
+                migrator = engine if in_memory else make_engine(url, MIGRATION_WAIT)
+                try:
+                    with migrator.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+                        migrations.migrate(conn)
+                finally:
+                    if migrator is not engine:
+                        migrator.dispose()
         except OperationalError as exc:
             raise StoreError(f"cannot open the store at {engine.url!r}: {exc.orig}") from exc
         except SQLAlchemyError as exc:
