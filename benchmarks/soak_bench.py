@@ -95,8 +95,7 @@ def build(keep: Path, data: Path, held: int) -> dict[str, Any]:
     write_jsonl(keep / "updates.jsonl", [as_update(r) for r in new])
     home = ["--home", str(keep / "pristine")]
     started = time.monotonic()
-    subprocess.run([PAPERSIFT, *home, "ingest", "-q", str(keep / "base.jsonl")], check=True)
-    subprocess.run([PAPERSIFT, *home, "index"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([PAPERSIFT, *home, "ingest", "-q", str(keep / "base.jsonl")], check=True)  # and builds BM25
     manifest = {
         "data": str(data),
         "held": held,
