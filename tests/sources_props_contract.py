@@ -36,6 +36,9 @@ def check_record(record: object, origin: str, source: str) -> None:
     assert isinstance(record, Paper), f"parser yielded a {type(record).__name__}"
     assert isinstance(record.id, str) and record.id.strip(), record
     assert is_arxiv_id(record.id) or record.id.startswith(("doi:", "t:")), record.id
+    # one paper, one key: '٢٠٢٠.١٢٣٤٥' or '10.١٢٣٤/x' (digits of another script) would be another paper's key
+    assert not is_arxiv_id(record.id) or record.id.isascii(), record.id
+    assert not record.id.startswith("doi:") or re.match(r"doi:10\.[0-9]{4,9}/", record.id), record.id
     assert isinstance(record.title, str) and record.title.strip(), record
     for name in ("authors", "categories"):
         values = getattr(record, name)
@@ -161,6 +164,7 @@ arxiv_ids = st.one_of(
     st.from_regex(r"\A[0-9]{4}\.[0-9]{4,5}\Z").map(lambda i: f"https://arxiv.org/abs/{i}"),
     st.from_regex(r"\A[0-9]{4}\.[0-9]{4,5}\Z").map(lambda i: f"arXiv:{i}"),
     st.sampled_from(["", "2101.0001", "21010.00001", "abs/2101.00001", "٢٠٢٠.١٢٣٤٥", "2101.00001v", "2101.00001v²"]),
+    st.sampled_from(["arXiv:HEP-TH/9901001", "https://arxiv.org/abs/Math.gt/0309136v2", "10.١٢٣٤/x", "doi:10.١٢٣٤/x"]),
 )
 odd_text = st.one_of(st.text(max_size=60), st.sampled_from(ODD_TEXT))
 json_scalars = st.one_of(

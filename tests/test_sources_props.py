@@ -47,7 +47,10 @@ from .sources_props_contract import (
 )
 
 PROPS = settings(max_examples=100, deadline=None)
-FEW = settings(max_examples=50, deadline=None)
+# a small record limit now and then, so generated records also take the oversize paths
+record_limits = st.one_of(
+    st.just({}), st.just({}), st.sampled_from([{"max_record_bytes": "64"}, {"max_record_bytes": "300"}])
+)
 
 
 @st.composite
@@ -71,12 +74,17 @@ def json_lines_files(draw: st.DrawFn, records: st.SearchStrategy[Any]) -> bytes:
 @given(
     json_lines_files(keyed_records()),
     usually(st.just({}), st.dictionaries(st.sampled_from(["map.title", "map.authors"]), odd_text)),
+    record_limits,
 )
-@example(b'{"title": "A paper", "upvotes": "\\u00b2"}', {})  # float('²'): ValueError escaped the mapping
+@example(b'{"title": "A paper", "upvotes": "\\u00b2"}', {}, {})  # float('²'): ValueError escaped the mapping
 # a year past datetime's range: OverflowError (not ValueError) escaped the date parser
-@example(b'{"title": "A paper", "published": "Mon, 1 Jan 99999999999 10:00:00 GMT"}', {})
-def test_jsonl_records_become_papers_or_rejections(data: bytes, mapping: dict[str, str]) -> None:
-    records = run_parse(JSONLinesSource(mapping), data, "listing.jsonl")
+@example(b'{"title": "A paper", "published": "Mon, 1 Jan 99999999999 10:00:00 GMT"}', {}, {})
+# keys no other record of the paper would get: Arabic-Indic digits, an upper-case old-style archive
+@example('{"title": "A paper", "id": "٢٠٢٠.١٢٣٤٥"}'.encode(), {}, {})
+@example('{"title": "A paper", "doi": "10.١٢٣٤/x"}'.encode(), {}, {})
+@example(b'{"title": "A paper", "arxiv": "arXiv:HEP-TH/9901001"}', {}, {})
+def test_jsonl_records_become_papers_or_rejections(data: bytes, mapping: dict[str, str], limit: dict[str, str]) -> None:
+    records = run_parse(JSONLinesSource({**mapping, **limit}), data, "listing.jsonl")
     for record in records:
         if isinstance(record, Paper):
             assert record.source == "jsonl"
@@ -124,12 +132,12 @@ def _is_text(value: Any) -> bool:
 
 
 @PROPS
-@given(json_lines_files(snapshot_records))
+@given(json_lines_files(snapshot_records), record_limits)
 # wrongly-typed values became text: authors "['A'", "'B']", title "{'a': 1}"
-@example(b'{"id": "2101.00001", "title": "T", "authors_parsed": [], "authors": ["A", "B"]}')
-@example(b'{"id": "2101.00001", "title": {"a": 1}}')
-def test_snapshot_records_become_papers_or_rejections(data: bytes) -> None:
-    records = run_parse(ArxivSnapshotSource(), data, "arxiv-metadata-oai-snapshot.json")
+@example(b'{"id": "2101.00001", "title": "T", "authors_parsed": [], "authors": ["A", "B"]}', {})
+@example(b'{"id": "2101.00001", "title": {"a": 1}}', {})
+def test_snapshot_records_become_papers_or_rejections(data: bytes, limit: dict[str, str]) -> None:
+    records = run_parse(ArxivSnapshotSource(limit), data, "arxiv-metadata-oai-snapshot.json")
     lines = [line for line in data.split(b"\n") if line.strip()]  # as the reader splits them
     assert len(records) == len(lines)
     for line, record in zip(lines, records, strict=True):
@@ -231,6 +239,7 @@ def csv_files(draw: st.DrawFn) -> tuple[bytes, dict[str, str]]:
         options["delimiter"] = draw(st.sampled_from(["tab", "comma", ";", "|", "semicolon"]))
     if not draw(st.integers(0, 3)):
         options["encoding"] = draw(st.sampled_from(["utf-8", "cp1252", "latin-1"]))
+    options.update(draw(record_limits))
     return (mutate_bytes(data, draw) if draw(st.integers(0, 3)) == 0 else data), options
 
 

@@ -11,17 +11,18 @@ import re
 import unicodedata
 
 # new style 2101.00001 (4 or 5 digits after the dot since 2015), old style hep-th/9901001 or math.GT/0309136
-_ARXIV_NEW = r"\d{4}\.\d{4,5}"
-_ARXIV_OLD = r"[a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7}"
+# [0-9], not \d: \d also matches other scripts' digits, and "٢٠٢٠.١٢٣٤٥" must not become a key
+_ARXIV_NEW = r"[0-9]{4}\.[0-9]{4,5}"
+_ARXIV_OLD = r"[a-z][a-z\-]+(?:\.[A-Z]{2})?/[0-9]{7}"
 ARXIV_ID_RE = re.compile(rf"^(?:{_ARXIV_NEW}|{_ARXIV_OLD})$")
-_ARXIV_VERSIONED_RE = re.compile(rf"^(?P<id>{_ARXIV_NEW}|{_ARXIV_OLD})(?:v(?P<version>\d+))?$")
+_ARXIV_VERSIONED_RE = re.compile(rf"^(?P<id>{_ARXIV_NEW}|{_ARXIV_OLD})(?:v(?P<version>[0-9]+))?$")
 # arxiv ids as they appear inside URLs and prefixed strings
 _ARXIV_IN_TEXT_RE = re.compile(
     rf"(?:arxiv\.org/(?:abs|pdf|html)/|huggingface\.co/papers/|arxiv:|oai:arxiv\.org:)"
-    rf"(?P<id>{_ARXIV_NEW}|{_ARXIV_OLD})(?:v(?P<version>\d+))?",
+    rf"(?P<id>{_ARXIV_NEW}|{_ARXIV_OLD})(?:v(?P<version>[0-9]+))?",
     re.IGNORECASE,
 )
-_DOI_RE = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:)?\s*(10\.\d{4,9}/\S+)$", re.IGNORECASE)
+_DOI_RE = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:)?\s*(10\.[0-9]{4,9}/\S+)$", re.IGNORECASE)
 
 
 def is_arxiv_id(value: str) -> bool:
@@ -37,7 +38,17 @@ def parse_arxiv_id(value: str) -> tuple[str, int | None] | None:
         if not match:
             return None
     version = match.group("version")
-    return match.group("id"), int(version) if version else None
+    return _canonical_case(match.group("id")), int(version) if version else None
+
+
+def _canonical_case(arxiv_id: str) -> str:
+    """Old-style ids have a lowercase archive and an uppercase subject class (math.GT/0309136) however a URL
+    or an 'arXiv:' prefix spelled them: one paper, one key."""
+    archive, slash, number = arxiv_id.partition("/")
+    if not slash:
+        return arxiv_id
+    name, dot, subject = archive.partition(".")
+    return f"{name.lower()}{dot}{subject.upper()}/{number}"
 
 
 def normalise_doi(value: str) -> str | None:

@@ -51,7 +51,7 @@ _SEP_RE = re.compile(r"[\s\-.]+")
 _ARXIV_CATEGORY_RE = re.compile(
     r"^(?:[a-z\-]+\.[A-Za-z\-]+|hep-(?:th|ph|ex|lat)|gr-qc|quant-ph|nucl-(?:th|ex)|math-ph|astro-ph|cond-mat)$"
 )
-_DOI_IN_TEXT_RE = re.compile(r"10\.\d{4,9}/\S+")
+_DOI_IN_TEXT_RE = re.compile(r"10\.[0-9]{4,9}/\S+")  # [0-9]: \d takes any script's digits
 # "42", "2021.0" (pandas writes integer columns with gaps as floats); bounded, as int() refuses 4300+ digits
 _WHOLE_RE = re.compile(r"[0-9]{1,18}(?:\.0*)?")
 _ARXIV_DOI_PREFIX = "10.48550/arxiv."
