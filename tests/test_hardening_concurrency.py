@@ -11,27 +11,30 @@ import itertools
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import TypeVar, cast
+from urllib.parse import quote
 
 import psycopg
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 from sqlalchemy.engine import make_url
 
 from papersift.cli import main
-from papersift.errors import StoreBusy
+from papersift.errors import PaperNotFound, QueryError, StoreBusy
 from papersift.ingest import ingest
 from papersift.models import Paper
 from papersift.settings import Settings
-from papersift.store import Store, lock_holder
+from papersift.store import Store, listing, lock_holder
 from papersift.store.accounts import Accounts
 from papersift.web import create_app
 
@@ -356,3 +359,60 @@ def test_describe_names_a_live_process_and_survives_a_gone_one() -> None:
     assert lock_holder.describe(os.getpid()).startswith(f"pid {os.getpid()} (python")
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     assert lock_holder.describe(int(gone.stdout)).startswith(f"pid {gone.stdout.strip()}")
+
+
+# -- ids and filters the store cannot hold (PostgreSQL refuses NUL; no encoder takes a lone surrogate) ------------
+
+any_text = st.one_of(
+    st.text(max_size=40), st.sampled_from(["\x00", "a\x00b", "\ud800", "2501.00001\x00", "cs.\udfffAI"])
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=any_text)
+def test_lookups_of_any_text_find_nothing_rather_than_fail(voting: tuple[Accounts, str], text: str) -> None:
+    accounts, pid = voting
+    store = accounts.store
+    user = accounts.user_by_name("looker") or accounts.create_user("looker", "hash")
+    if text == pid:
+        return
+    assert store.get_many([text, pid]).keys() == {pid}
+    with pytest.raises(PaperNotFound):
+        store.get(text)
+    with pytest.raises(PaperNotFound):
+        accounts.vote(user.id, text)
+    assert listing.papers_between(store, accounts, date(2000, 1, 1), date(2100, 1, 1), category=text) == ([], 0)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=any_text.filter(lambda t: t.strip("/.") != "" and "/" not in t))
+def test_paper_urls_with_any_id_answer_without_a_server_error(voting: tuple[Accounts, str], text: str) -> None:
+    accounts, _ = voting
+    client = web_client(accounts.store)
+    quoted = quote(text.encode("utf-8", "surrogatepass"), safe="")
+    for path in (f"/api/papers/{quoted}", f"/papers/{quoted}", f"/api/papers/{quoted}/related"):
+        assert client.get(path).status_code < 500, path
+    assert client.post(f"/api/papers/{quoted}/upvote", headers={"X-CSRF-Token": client.token}).status_code < 500
+
+
+_clients: dict[int, TestClient] = {}
+
+
+def web_client(store: Store) -> TestClient:
+    """One signed-in client per store (Hypothesis runs many examples over one fixture)."""
+    if id(store) not in _clients:
+        settings_ = Settings(home=Path(tempfile.mkdtemp(prefix="papersift-e-")), secret_key="test-secret")
+        client = TestClient(create_app(settings_, store), raise_server_exceptions=False)
+        client.post("/api/auth/signup", json={"username": "urlvoter", "password": "correct horse"})
+        client.token = client.get("/api/me").json()["csrf_token"]  # type: ignore[attr-defined]
+        _clients.clear()
+        _clients[id(store)] = client
+    return _clients[id(store)]
+
+
+def test_text_no_store_can_hold_is_a_query_error_anywhere_else(store: Store) -> None:
+    p = store.papers
+    bad = ["\ud800"] + (["a\x00b"] if store.backend == "postgresql" else [])
+    for text in bad:
+        with pytest.raises(QueryError, match="NUL character or a lone surrogate"), store.engine.connect() as conn:
+            conn.execute(select(p.c.id).where(p.c.title == text)).all()

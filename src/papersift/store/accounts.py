@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, MetaData, Table, delete, func, insert, sel
 from sqlalchemy.exc import IntegrityError
 
 from papersift.errors import PaperNotFound, StoreError
-from papersift.store.engine import insert_ignoring_duplicates
+from papersift.store.engine import insert_ignoring_duplicates, storable
 from papersift.store.migrations import name_key
 from papersift.store.papers import Store
 
@@ -109,6 +109,8 @@ class Accounts:
         The insert ignores a vote that is already there rather than checking first: on PostgreSQL two
         concurrent upvotes of one user would both find none and the second would fail on the primary key."""
         v, p = self.votes, self.store.papers
+        if not storable(paper_id):
+            raise PaperNotFound(paper_id)
         with self.store.write() as w:
             if w.conn.execute(select(p.c.id).where(p.c.id == paper_id, p.c.hidden.is_(False))).first() is None:
                 raise PaperNotFound(paper_id)

@@ -8,6 +8,7 @@ the store raises `StoreBusy`, which the web answers with 503 + Retry-After and t
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.sql.dml import Insert
 
-from papersift.errors import StoreBusy, StoreError
+from papersift.errors import QueryError, StoreBusy, StoreError
 
 WRITE_OPTION = "papersift_write"
 DEFAULT_BUSY_TIMEOUT = 30.0  # seconds: a command waits out another's ingest batch
 WEB_BUSY_TIMEOUT = 5.0  # a web request answers 503 rather than hang this long
 _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6  # primary result codes; extended codes keep them in the low byte
 _PG_LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout expired
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # PostgreSQL text refuses NUL; UTF-8 has no lone surrogates
+UNSTORABLE_MESSAGE = "the text holds a NUL character or a lone surrogate, which no store can hold; remove it"
 BUSY_MESSAGE = "the store is busy: another process (an ingest or a server writing) holds its write lock; retry shortly"
 
 
@@ -43,7 +46,7 @@ def make_engine(url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Engine:
         engine = _postgresql_engine(url, busy_timeout)
     else:
         raise StoreError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql+psycopg://...")
-    event.listen(engine, "handle_error", _raise_busy)
+    event.listen(engine, "handle_error", _translate)
     return engine
 
 
@@ -55,9 +58,18 @@ def is_busy(error: BaseException | None) -> bool:
     return getattr(error, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE
 
 
-def _raise_busy(context: ExceptionContext) -> None:
-    if is_busy(context.original_exception):
+def storable(text: str) -> bool:
+    """Whether text can be a value in the store (so a lookup of anything else can only find nothing)."""
+    return _UNSTORABLE.search(text) is None
+
+
+def _translate(context: ExceptionContext) -> None:
+    """Errors a caller can act on instead of driver errors: a held lock, text no store can hold."""
+    error = context.original_exception
+    if is_busy(error):
         raise StoreBusy(BUSY_MESSAGE) from context.sqlalchemy_exception
+    if isinstance(error, UnicodeEncodeError) or "cannot contain NUL (0x00)" in str(error):
+        raise QueryError(UNSTORABLE_MESSAGE) from error
 
 
 def insert_ignoring_duplicates(conn_dialect: str, table: Table) -> Insert:

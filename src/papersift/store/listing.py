@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from papersift.models import Paper
 from papersift.store.accounts import Accounts
+from papersift.store.engine import storable
 from papersift.store.papers import Store, _to_paper
 
 
@@ -72,6 +73,8 @@ def papers_between(
     """Visible papers listed from `start` to `end` (inclusive), most upvoted first, with their local
     vote counts, and how many there are in all."""
     p, v = store.papers, accounts.votes
+    if not storable(category):
+        return [], 0  # no paper has such a category
     where = _on_days(store, start, end)
     if category:
         where = and_(where, p.c.primary_category == category)

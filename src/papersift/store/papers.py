@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from papersift.errors import PaperNotFound, StoreError
 from papersift.models import TRANSIENT_FIELDS, Paper
 from papersift.store import migrations
-from papersift.store.engine import DEFAULT_BUSY_TIMEOUT, WRITE_OPTION, make_engine
+from papersift.store.engine import DEFAULT_BUSY_TIMEOUT, WRITE_OPTION, make_engine, storable
 
 PAPER_FIELDS = tuple(f.name for f in fields(Paper) if f.name not in TRANSIENT_FIELDS)
 _LOOKUP_CHUNK = 900  # stays under every backend's bound-parameter limit
@@ -105,7 +105,8 @@ class Store:
         return found[paper_id]
 
     def get_many(self, ids: Sequence[str], conn: Connection | None = None) -> dict[str, Paper]:
-        """Papers by id; missing ids are simply absent from the result."""
+        """Papers by id; missing ids are simply absent from the result (as are ids no store can hold)."""
+        ids = [i for i in ids if storable(i)]
         if conn is None:
             with self.engine.connect() as own:
                 return self.get_many(ids, own)
