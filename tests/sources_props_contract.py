@@ -40,10 +40,11 @@ def check_record(record: object, origin: str, source: str) -> None:
     assert not is_arxiv_id(record.id) or record.id.isascii(), record.id
     assert not record.id.startswith("doi:") or re.match(r"doi:10\.[0-9]{4,9}/", record.id), record.id
     assert isinstance(record.title, str) and record.title.strip(), record
+    assert record.title == " ".join(record.title.split()), f"title not single-spaced: {record.title!r}"
     for name in ("authors", "categories"):
         values = getattr(record, name)
         assert isinstance(values, list), f"{name} is a {type(values).__name__}"
-        assert all(isinstance(v, str) and v.strip() for v in values), f"{name}: {values!r}"
+        assert all(isinstance(v, str) and v == " ".join(v.split()) and v for v in values), f"{name}: {values!r}"
     for name in _DATE_FIELDS:
         value = getattr(record, name)
         assert value is None or type(value) is date, f"{name} = {value!r}"
@@ -109,6 +110,8 @@ ODD_TEXT = [
     "{",
     "}",
     "Smith, John and Doe, Jane",
+    "Ada  Lovelace,\n  Grace Hopper and\tX Y",
+    "A. Smith (MIT), B. Jones (Univ. (X)), and C. Li",
     "Last, First; Other, Name",
     "cs.CL cs.LG I.2.7",
     "10.1145/3580305.3599256",

@@ -83,6 +83,8 @@ def json_lines_files(draw: st.DrawFn, records: st.SearchStrategy[Any]) -> bytes:
 @example('{"title": "A paper", "id": "٢٠٢٠.١٢٣٤٥"}'.encode(), {}, {})
 @example('{"title": "A paper", "doi": "10.١٢٣٤/x"}'.encode(), {}, {})
 @example(b'{"title": "A paper", "arxiv": "arXiv:HEP-TH/9901001"}', {}, {})
+# whitespace other than space, tab, CR and LF was kept: title "6\x0c", category "a\x0bb"
+@example(b'{"title": "6\\f", "categories": "a\\u000bb"}', {}, {})
 def test_jsonl_records_become_papers_or_rejections(data: bytes, mapping: dict[str, str], limit: dict[str, str]) -> None:
     records = run_parse(JSONLinesSource({**mapping, **limit}), data, "listing.jsonl")
     for record in records:
@@ -136,6 +138,9 @@ def _is_text(value: Any) -> bool:
 # wrongly-typed values became text: authors "['A'", "'B']", title "{'a': 1}"
 @example(b'{"id": "2101.00001", "title": "T", "authors_parsed": [], "authors": ["A", "B"]}', {})
 @example(b'{"id": "2101.00001", "title": {"a": 1}}', {})
+@example(
+    b'{"id": "2101.00001", "title": "T", "authors": "Ada  Lovelace,\\n Grace Hopper and\\tX Y"}', {}
+)  # names kept spaces
 def test_snapshot_records_become_papers_or_rejections(data: bytes, limit: dict[str, str]) -> None:
     records = run_parse(ArxivSnapshotSource(limit), data, "arxiv-metadata-oai-snapshot.json")
     lines = [line for line in data.split(b"\n") if line.strip()]  # as the reader splits them
@@ -331,6 +336,8 @@ def bib_entries(draw: st.DrawFn) -> str:
 
 @PROPS
 @given(st.lists(st.one_of(bib_entries(), bib_entries(), odd_text), max_size=5), st.sampled_from(["utf-8", "latin-1"]))
+# bibtexparser's MonthIntMiddleware: int('1²') raised ValueError out of the parser
+@example(["@article{k,\n  title = {T},\n  year = 1963,\n  month = {1²}\n}\n"], "utf-8")
 def test_bibtex_entries_become_papers_or_rejections(entries: list[str], encoding: str) -> None:
     data = "\n".join(entries).encode(encoding, errors="replace")
     run_parse(BibTeXSource(), data, "refs.bib")

@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 
 from papersift.ids import parse_arxiv_id
 from papersift.models import Paper, Rejected
-from papersift.sources.arxiv_oai import first_doi
+from papersift.sources.arxiv_oai import first_doi, split_authors
 from papersift.sources.base import MAX_RECORD_BYTES, ParsedRecord, Source, iter_json_lines, rfc2822_date
 
 # keys the dump always writes as a string or null; anything else is a damaged record, not text to str()
@@ -39,8 +39,7 @@ def _authors(record: dict[str, Any]) -> list[str]:
             if name:
                 names.append(name)
         return names
-    raw = record.get("authors") or ""
-    return [a.strip() for a in raw.replace(" and ", ", ").split(",") if a.strip()]
+    return split_authors(record.get("authors") or "")  # arXiv's own authors string, as in arXivRaw
 
 
 def _versions(record: dict[str, Any]) -> list[date | None]:

@@ -39,6 +39,20 @@ _KEY_RE = re.compile(r"@\s*\w+\s*[{(]\s*([^,\s]+)")
 _YEAR_RE = re.compile(r"\b(\d{4})\b")
 _ARXIV_VENUE_RE = re.compile(r"^\s*arxiv\b", re.IGNORECASE)
 _ENTRY_START_RE = re.compile(rb"^\s*@\s*[A-Za-z]+\s*[{(]", re.MULTILINE)
+_MONTH_NAMES = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
 
 
 @lru_cache(maxsize=1)
@@ -70,11 +84,22 @@ def latex_to_text(value: str) -> str:
     return collapse(value)
 
 
+def _month(value: Any) -> int | None:
+    """1-12 from "jan", "January", "3" or "03"; None for anything else. (Not bibtexparser's MonthIntMiddleware:
+    it raises ValueError on '1²', which str.isdigit() accepts.)"""
+    text = value.strip().lower().rstrip(".") if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit():
+        return int(text) if 1 <= int(text) <= 12 else None
+    for number, name in enumerate(_MONTH_NAMES, start=1):
+        if text in (name, name[:3]):
+            return number
+    return None
+
+
 def _parse_stack() -> list[Middleware]:
     return [
         *middlewares.default_parse_stack(),
         middlewares.NormalizeFieldKeys(),
-        middlewares.MonthIntMiddleware(),
         middlewares.SeparateCoAuthors(),
         middlewares.SplitNameParts(),
         middlewares.MergeNameParts(style="first"),
@@ -122,7 +147,7 @@ def entry_record(entry: Entry) -> dict[str, Any]:
 
     year_match = _YEAR_RE.search(str(fields.get("year") or ""))
     year = int(year_match.group(1)) if year_match else None
-    month = fields.get("month")
+    month = _month(fields.get("month"))
     authors = fields.get("author")
     venue = text("journal") or text("booktitle")
     keywords = text("keywords")
@@ -136,7 +161,7 @@ def entry_record(entry: Entry) -> dict[str, Any]:
         "pdf_url": fields.get("pdf"),
         "venue": None if venue and _ARXIV_VENUE_RE.match(venue) else venue,
         "year": year,
-        "published": date(year, month, 1) if year and isinstance(month, int) and 1 <= month <= 12 else None,
+        "published": date(year, month, 1) if year and month else None,
         "categories": keywords,
         "comment": text("note"),
         "source_id": entry.key,
