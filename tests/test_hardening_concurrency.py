@@ -416,3 +416,38 @@ def test_text_no_store_can_hold_is_a_query_error_anywhere_else(store: Store) -> 
     for text in bad:
         with pytest.raises(QueryError, match="NUL character or a lone surrogate"), store.engine.connect() as conn:
             conn.execute(select(p.c.id).where(p.c.title == text)).all()
+
+
+# -- export to wherever the user points it ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def export_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("export")
+    store = Store.open(Settings(home=home).store_url)
+    try:
+        with store.write() as w:
+            w.insert([Paper(id="t:exported", title="Exported", abstract="a")])
+    finally:
+        store.close()
+    return home
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.one_of(
+        # what a shell can pass: no NUL; undecodable bytes arrive as surrogate escapes
+        st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), min_size=1, max_size=20),
+        st.sampled_from(["missing/dir/out.jsonl", ".", "..", "x" * 300, "existing-dir", "ok.bib", "\udcff.jsonl"]),
+    )
+)
+def test_export_to_any_path_writes_it_or_says_why_in_one_line(export_home: Path, tmp_path: Path, name: str) -> None:
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    (folder / "existing-dir").mkdir()
+    result = CliRunner().invoke(main, ["--home", str(export_home), "export", "-o", str(folder / name)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    if result.exit_code == 0:
+        assert "t:exported" in (folder / name).read_text()
+    else:
+        assert result.exit_code == 1 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert not [p for p in folder.rglob("*.part")]  # no half-written file left behind

@@ -6,10 +6,11 @@ and 3 when nothing did, so cron jobs can chain `ingest && digest send`.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn, cast
@@ -377,13 +378,29 @@ def export(obj: Context, fmt: str, output: Path | None) -> None:
         papers = obj.store.iter_papers()
         lines = exporter.to_jsonl(papers) if fmt == "jsonl" else exporter.to_bibtex(papers)
         if output:
-            tmp = output.with_name(output.name + ".part")
-            with tmp.open("w", encoding="utf-8") as out:
-                out.writelines(lines)
-            tmp.replace(output)
+            _write_whole(output, lines)
         else:
             for line in lines:
                 sys.stdout.write(line)
+
+
+def _write_whole(output: Path, lines: Iterable[str]) -> None:
+    """Write OUTPUT.part, then rename it: a failed export leaves no half-written file behind."""
+    try:
+        if output.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "it is a folder; name a file in it", str(output))
+        tmp = output.with_name(output.name + ".part")
+        try:
+            with tmp.open("w", encoding="utf-8") as out:
+                out.writelines(lines)
+            tmp.replace(output)
+        except BaseException:
+            with suppress(OSError, ValueError):
+                tmp.unlink(missing_ok=True)
+            raise
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or a path without a file name
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        _fail(f"cannot write {str(output)!r}: {reason}")
 
 
 @main.command()
