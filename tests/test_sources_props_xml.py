@@ -35,6 +35,7 @@ element_text = st.one_of(
     arxiv_ids.map(lambda i: f"oai:arXiv.org:{i}"),
     arxiv_ids.map(lambda i: f"http://arxiv.org/abs/{i}"),
     st.sampled_from(["v1", "v²", "V3", "v", "-1", "cs.CL cs.LG", "10.1145/1 10.1145/2", "deleted", "noRecordsMatch"]),
+    st.sampled_from(["cs  CL ", " Vas  wani ", "a\u3000b", "\u2028"]),
 )
 attribute_names = st.sampled_from(["version", "term", "href", "title", "type", "status", "code", "rel"])
 PROLOGS = [
@@ -116,6 +117,9 @@ def test_oai_documents_become_papers_or_rejections(data: bytes) -> None:
 @given(mutated_documents(API_FILES))
 @example(_NESTED_ENTRY)  # feed.remove(entry) of an entry nested in another: ValueError
 @example(b'<?xml version="1.0" encoding="x-no-such-codec"?><feed/>')  # LookupError from the XML parser
+@example(  # a category term with inner double spaces was kept as it came
+    (ARXIV / "api_page1.xml").read_bytes().replace(b'term="cs.CL"', b'term="cs  CL"', 1)
+)
 def test_api_documents_become_papers_or_rejections(data: bytes) -> None:
     run_parse(ArxivAPISource(), data, "query.atom")
 

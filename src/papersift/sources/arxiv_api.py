@@ -179,7 +179,7 @@ class ArxivAPISource(Source):
         primary = entry.find(f"{ARXIV}primary_category")
         terms = [primary.get("term", "")] if primary is not None else []
         terms += [cat.get("term", "") for cat in entry.iterfind(f"{ATOM}category")]
-        return list(dict.fromkeys(term.strip() for term in terms if term.strip()))
+        return list(dict.fromkeys(label for term in terms if (label := collapse(term))))
 
     @staticmethod
     def _pdf_link(entry: ET.Element) -> str:
