@@ -516,3 +516,39 @@ def test_any_json_lines_file_ingests_to_papers_or_rejections(store_url: str, tmp
         assert client.get(f"/papers/{quote(pid, safe='')}").status_code == 200, pid
     assert client.get("/").status_code == 200 and client.get("/search", params={"q": "a"}).status_code == 200
     store.close()
+
+
+def test_a_full_disk_on_postgresql_says_so_and_what_was_kept(postgres: object, tmp_path: Path) -> None:
+    """The papers table in a tablespace on a 1 MB tmpfs: PostgreSQL's own 'No space left on device' (53100)."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a small tmpfs needs root")
+    disk = Path(tempfile.mkdtemp(prefix="papersift-pgdisk-"))  # pytest's tmp dir is private to root
+    disk.chmod(0o755)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    name = f"full{os.getpid()}"
+    url = postgres.create_database(name)  # type: ignore[attr-defined]
+    store = Store.open(url)
+    try:
+        shutil.chown(disk, "postgres", "postgres")
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"CREATE TABLESPACE {name} LOCATION '{disk}'"))
+            conn.execute(text(f"ALTER TABLE papers SET TABLESPACE {name}"))
+        records = [_listing(f"2506.{i:05d}", abstract=f"paper {i} " + "words " * 200) for i in range(2000)]
+        with pytest.raises(StoreError, match="disk holding the store is full") as caught:
+            ingest(store, str(_jsonl(tmp_path / "many.jsonl", records)), batch_size=50)
+        kept = re.search(r"\((\d+) added", str(caught.value))
+        assert kept and store.count() == int(kept.group(1)) > 0
+    finally:
+        store.close()
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("DROP TABLE IF EXISTS papers CASCADE"))
+            conn.execute(text(f"DROP TABLESPACE IF EXISTS {name}"))
+        store.close()
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+        shutil.rmtree(disk, ignore_errors=True)
