@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -47,10 +48,22 @@ def _listing(arxiv: str, **extra: object) -> dict[str, object]:
     }
 
 
+_OPEN: list[TestClient] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sites() -> Iterator[None]:
+    """Every site a test opened is shut down (its index worker stopped) before the next test."""
+    yield
+    while _OPEN:
+        _OPEN.pop().__exit__(None, None, None)
+
+
 def _client(store: Store, home: Path) -> TestClient:
-    return TestClient(
-        create_app(Settings(home=home, secret_key="records-secret"), store), raise_server_exceptions=False
-    )
+    app = create_app(Settings(home=home, secret_key="records-secret"), store)
+    client = TestClient(app, raise_server_exceptions=False).__enter__()
+    _OPEN.append(client)
+    return client
 
 
 def _hrefs_are_safe(html: str) -> None:
