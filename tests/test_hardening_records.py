@@ -565,3 +565,25 @@ def test_a_full_disk_on_postgresql_says_so_and_what_was_kept(postgres: object, t
         store.close()
         subprocess.run(["umount", "-l", str(disk)], check=False)
         shutil.rmtree(disk, ignore_errors=True)
+
+
+def _browser_segments(path: str) -> list[str]:
+    """Path segments as a browser sees them when it resolves dot segments (WHATWG: '%2e' counts as '.')."""
+    return [seg.lower().replace("%2e", ".") for seg in path.split("/")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
+    | st.lists(st.sampled_from(["..", ".", "", "%2e%2E", ".%2e", "a", "doi:10.1", "#", "?x", "\\"]), max_size=6).map(
+        "/".join
+    )
+)
+def test_a_paper_link_never_resolves_outside_its_paper(pid: str) -> None:
+    """Pages build form actions and links with paper_path: whatever id a row holds, the browser's resolved
+    path stays /papers/<that id>/<action>, with no '?', '#', '\\' or dot segment to move it."""
+    from papersift.web.render import paper_path
+
+    path = f"/papers/{paper_path(pid)}/upvote"
+    assert not set("?#\\ \t\n") & set(path)
+    assert all(seg not in (".", "..") for seg in _browser_segments(path)), path

@@ -81,9 +81,15 @@ def authors_short(paper: Paper, first: int = 3) -> str:
 def paper_path(paper_id: str) -> str:
     """The id as one URL path part. '/' stays readable (hep-th/9901001) unless a segment is empty, '.' or
     '..': a browser would resolve those (a stored `x/../../api/...` would send a form's POST elsewhere)."""
-    segments = paper_id.split("/")
-    keep_slashes = not any(s in ("", ".", "..") or s.lower().replace("%2e", ".") in (".", "..") for s in segments)
+    if _dotted(paper_id):  # '..' as one part is still '..': a trailing %2F makes it a part the browser keeps
+        return quote(paper_id + "/", safe=":")
+    keep_slashes = not any(_dotted(s) or not s for s in paper_id.split("/"))
     return quote(paper_id, safe="/:" if keep_slashes else ":")
+
+
+def _dotted(segment: str) -> bool:
+    """A path segment a browser resolves as '.' or '..' (WHATWG counts '%2e' as a dot)."""
+    return segment.lower().replace("%2e", ".") in (".", "..")
 
 
 def _static_version() -> str:

@@ -23,6 +23,8 @@
 
   async function vote(form) {
     const id = form.dataset.id;
+    // an id that is only dots would still be a dot segment once encoded: let the form post (its action is safe)
+    if (/^(?:\.|%2e){1,2}$/i.test(id)) { form.submit(); return; }
     const button = form.querySelector(".vote-btn");
     const on = button.classList.contains("on");
     // one encoded path part: an id's '/', '.', '#' or '?' can never move the request to another endpoint
