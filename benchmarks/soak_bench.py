@@ -21,8 +21,10 @@ The load generator (asyncio + httpx, one connection per worker, on loopback) mix
 days), /trending, /search?q=, /api/papers/search, /api/daily_papers, /papers/ID and
 /api/papers/ID/related, with query words from the corpus titles. A request that takes longer than
 `--timeout` seconds counts as a timeout (and as `--timeout` in the percentiles, a lower bound); any
-non-2xx/3xx answer is an error. Prints a table per phase and a JSON summary last. Target: zero errors
-and timeouts, p99 under ingest at most 3x the baseline p99.
+non-2xx/3xx answer is an error. Prints a table per phase and a JSON summary last. A 60 s phase
+dilutes a short stall, so the ingest phases also report the p99 of the requests that overlapped the
+ingest (its "window", plus 10 s for the server to catch up) and the count over 1 s. Target: zero
+errors and timeouts, p99 under ingest (phase and window) at most 3x the baseline p99.
 """
 
 from __future__ import annotations
@@ -191,6 +193,7 @@ def make_paths(manifest: dict[str, Any], rng: random.Random) -> tuple[str, str]:
 @dataclass
 class Tally:
     latencies: list[float] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)  # monotonic start of each request in `latencies`
     kinds: dict[str, list[float]] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
     timeouts: int = 0
@@ -213,6 +216,7 @@ async def _worker(
             except httpx.TimeoutException:
                 tally.timeouts += 1
                 tally.latencies.append(timeout)
+                tally.starts.append(started)
                 tally.kinds.setdefault(kind, []).append(timeout)
                 if len(tally.examples) < 10:
                     tally.examples.append(f"timeout {path}")
@@ -224,6 +228,7 @@ async def _worker(
                 continue
             elapsed = time.monotonic() - started
             tally.latencies.append(elapsed)
+            tally.starts.append(started)
             tally.kinds.setdefault(kind, []).append(elapsed)
             if status >= 400:
                 tally.errors[str(status)] += 1
@@ -279,6 +284,8 @@ def summarise(name: str, connections: int, tally: Tally, ingest: dict[str, Any] 
         "max_ms": round(max(lat, default=0.0) * 1000, 1),
         "seconds": round(tally.seconds, 1),
         "rps": round(len(lat) / max(tally.seconds, 1e-9), 1),
+        "p999_ms": round(percentile(lat, 99.9) * 1000, 1),
+        "over_1s": sum(x > 1.0 for x in lat),
         "p99_ms_by_kind": {k: round(percentile(v, 99) * 1000, 1) for k, v in sorted(tally.kinds.items())},
         "examples": tally.examples,
         "ingest": ingest,
@@ -306,16 +313,18 @@ class Feeder:
         self.log = log
         self.codes: list[int] = []
         self.seconds = 0.0
+        self.started = self.ended = 0.0
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        started = time.monotonic()
+        self.started = started = time.monotonic()
         with self.log.open("wb") as log:
             for i, part in enumerate(self.parts):
                 time.sleep(max(0.0, started + i * self.spacing - time.monotonic()))
                 args = [PAPERSIFT, "--home", str(self.home), "ingest", "-q", str(part)]
                 self.codes.append(subprocess.run(args, stdout=log, stderr=subprocess.STDOUT).returncode)
-        self.seconds = time.monotonic() - started
+        self.ended = time.monotonic()
+        self.seconds = self.ended - started
 
 
 def run_ingest_phase(
@@ -330,7 +339,11 @@ def run_ingest_phase(
     tally = drive(server.base, manifest, connections, args.seconds, args.timeout, seed, feeder.thread.is_alive)
     feeder.thread.join()
     bad = [c for c in feeder.codes if c not in (0, 3)]
+    # the requests that overlapped the ingest or the server's catching up with it (it looks every few seconds)
+    window = [x for t, x in zip(tally.starts, tally.latencies, strict=True) if feeder.started <= t <= feeder.ended + 10]
     info: dict[str, Any] = {
+        "window_requests": len(window),
+        "window_p99_ms": round(percentile(window, 99) * 1000, 1),
         "file": file.name,
         "runs": len(parts),
         "failed_runs": len(bad),
@@ -341,12 +354,23 @@ def run_ingest_phase(
     return tally, info
 
 
+HEADER = (
+    f"{'phase':<9} {'conns':>5} {'requests':>8} {'errors':>6} {'timeouts':>8} {'p50 ms':>8} {'p99 ms':>8} "
+    f"{'max ms':>8} {'>1s':>5} {'req/s':>6} {'win p99':>8} {'x p99':>6} {'x win':>6}"
+)
+
+
 def row(s: dict[str, Any]) -> str:
-    ingest = s["ingest"]
-    note = f"  ingest {ingest['runs']} runs in {ingest['seconds']}s, {ingest['failed_runs']} failed" if ingest else ""
+    """One table line; `win p99` is the p99 of requests that overlapped the ingest (+10 s for the server to
+    catch up), `x p99` / `x win` the phase's and the window's p99 over the baseline p99."""
+    ingest = s["ingest"] or {}
+    win = f"{ingest['window_p99_ms']:>8.1f}" if ingest else f"{'':>8}"
+    ratios = f" {s['p99_ratio']:>6.2f} {s['window_p99_ratio']:>6.2f}" if ingest else ""
+    note = f"  ({ingest['runs']} ingest runs, {ingest['seconds']} s, {ingest['failed_runs']} failed)" if ingest else ""
     return (
         f"{s['phase']:<9} {s['connections']:>5} {s['requests']:>8} {s['errors']:>6} {s['timeouts']:>8} "
-        f"{s['p50_ms']:>8.1f} {s['p99_ms']:>8.1f} {s['max_ms']:>8.1f} {s['rps']:>7.1f}{note}"
+        f"{s['p50_ms']:>8.1f} {s['p99_ms']:>8.1f} {s['max_ms']:>8.1f} {s['over_1s']:>5} {s['rps']:>6.1f} "
+        f"{win}{ratios}{note}"
     )
 
 
@@ -406,15 +430,13 @@ def soak(keep: Path, manifest: dict[str, Any], connections: int, args: argparse.
     base_p99 = phases[0]["p99_ms"] or 1.0
     for p in phases[1:]:
         p["p99_ratio"] = round(p["p99_ms"] / base_p99, 2)
+        p["window_p99_ratio"] = round(p["ingest"]["window_p99_ms"] / base_p99, 2)
     for p in phases:  # the issue's target: no errors or timeouts, p99 under ingest at most 3x the baseline's
-        p["target_met"] = p["errors"] == 0 and p["timeouts"] == 0 and p.get("p99_ratio", 1.0) <= 3.0
-    print(
-        f"{'phase':<9} {'conns':>5} {'requests':>8} {'errors':>6} {'timeouts':>8} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s':>7}"
-    )
+        worst = max(p.get("p99_ratio", 1.0), p.get("window_p99_ratio", 1.0))
+        p["target_met"] = p["errors"] == 0 and p["timeouts"] == 0 and worst <= 3.0
+    print(HEADER)
     for p in phases:
-        ratio = f"  p99 x{p['p99_ratio']}" if "p99_ratio" in p else ""
-        print(row(p) + ratio, flush=True)
+        print(row(p), flush=True)
     return phases
 
 
