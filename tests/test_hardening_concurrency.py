@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -29,11 +30,13 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 from sqlalchemy.engine import make_url
 
+from papersift import sources
 from papersift.cli import main
 from papersift.errors import PaperNotFound, QueryError, StoreBusy
-from papersift.ingest import ingest
+from papersift.ingest import ingest, ingest_records
 from papersift.models import Paper
 from papersift.settings import Settings
+from papersift.sources import ParsedRecord
 from papersift.store import Store, listing, lock_holder
 from papersift.store.accounts import Accounts
 from papersift.web import create_app
@@ -81,6 +84,35 @@ def daily_slices(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return paths
 
 
+@pytest.fixture(scope="module")
+def overlapping(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """400 real arXiv listings, the Hugging Face daily-papers records of the same papers, and the listings
+    again with DOIs."""
+    listings, picks = shared(DAILY), shared("hf_daily_papers/hf_daily_featured_papers.jsonl.gz")
+    with gzip.open(picks, "rt", encoding="utf-8") as lines:
+        featured = {json.loads(line)["link"].rsplit("/", 1)[-1]: line for line in lines}
+    chosen: dict[str, str] = {}
+    with gzip.open(listings, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            if json.loads(line)["id"] in featured:
+                chosen[json.loads(line)["id"]] = line
+                if len(chosen) == 400:
+                    break
+    folder = tmp_path_factory.mktemp("overlap")
+    paths = [folder / name for name in ("arxiv_daily_overlap.jsonl", "hf_featured.jsonl", "arxiv_daily_doi.jsonl")]
+    paths[0].write_text("".join(chosen.values()), encoding="utf-8")
+    paths[1].write_text("".join(featured[i] for i in chosen), encoding="utf-8")
+    with_doi = [json.dumps({**json.loads(line), "doi": f"10.48550/arXiv.{i}"}) + "\n" for i, line in chosen.items()]
+    paths[2].write_text("".join(with_doi), encoding="utf-8")
+    return paths
+
+
+def parsed(path: Path) -> list[ParsedRecord]:
+    with sources.open_input(path) as stream:
+        source = sources.detect(sources.head_of(stream, str(path)), path.name)({})
+        return list(source.parse(stream, str(path)))
+
+
 def contents(store: Store) -> dict[str, str]:
     return {p.id: p.content_hash() for p in store.iter_papers()}
 
@@ -103,6 +135,31 @@ def test_concurrent_ingests_of_one_file_count_right_and_store_each_paper_once(
             assert sum(r.added for r in reports) == alone.added
             assert stores[0].count() == reference.count()
         assert contents(stores[0]) == contents(reference)
+    finally:
+        for store in (*stores, reference):
+            store.close()
+
+
+def test_concurrent_updates_of_the_same_papers_both_land(
+    store_url: str, overlapping: list[Path], tmp_path: Path
+) -> None:
+    """400 real listings stored, then their Hugging Face picks (featured day, upvotes) and a file adding their
+    DOIs ingested at once: every paper ends with both, as if one ran after the other (no lost update)."""
+    listing, *updates = overlapping
+    reference = Store.open(f"sqlite:///{tmp_path / 'reference.db'}")
+    stores = [Store.open(store_url) for _ in updates]
+    try:
+        for path in overlapping:
+            ingest(reference, str(path))
+        for _ in range(ROUNDS):
+            with stores[0].write() as w:
+                w.conn.execute(delete(w.store.papers))
+            ingest(stores[0], str(listing))
+            records = [parsed(path) for path in updates]  # parsed beforehand: the two writes start together
+            reports = together(2, lambda i, r=records: ingest_records(stores[i], r[i], batch_size=500))  # type: ignore[misc]
+            assert [(r.added, r.updated + r.unchanged) for r in reports] == [(0, 400), (0, 400)]
+            assert contents(stores[0]) == contents(reference)
+        assert all(p.featured and p.doi and p.announced for p in stores[0].iter_papers())
     finally:
         for store in (*stores, reference):
             store.close()
