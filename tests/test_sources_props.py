@@ -17,8 +17,9 @@ import orjson
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from papersift.errors import SourceError
 from papersift.models import Paper
-from papersift.sources import SOURCES
+from papersift.sources import SOURCES, detect
 from papersift.sources.arxiv_snapshot import ArxivSnapshotSource
 from papersift.sources.bibtex import BibTeXSource
 from papersift.sources.csvfile import CSVSource
@@ -370,3 +371,30 @@ def test_damaged_copies_of_real_files(case: tuple[str, str], data: st.DataObject
     original = (FIXTURES / path).read_bytes()
     damaged = data.draw(st.composite(lambda draw: mutate_bytes(original, draw))())
     run_parse(SOURCES[name](), damaged, path.rsplit("/", 1)[-1])
+
+
+# --- format detection --------------------------------------------------------------------------------
+
+heads = st.one_of(
+    st.binary(max_size=300),
+    json_lines_files(keyed_records()),
+    csv_files().map(lambda case: case[0]),
+    st.lists(bib_entries(), max_size=2).map(lambda entries: "\n".join(entries).encode()),
+)
+file_names = st.one_of(
+    st.sampled_from(["x.csv", "x.tsv.gz", "x.bib", "x.jsonl", "x.json", "x.xml", "x", ""]), st.text()
+)
+
+
+@PROPS
+@given(heads, file_names)
+@example(b"title,a\rb\n", "papers.txt")  # csv.Error from the CSV sniffer escaped format detection
+def test_detection_names_a_source_or_says_why_not(head: bytes, filename: str) -> None:
+    for cls in SOURCES.values():
+        assert cls.sniff(head, filename) in (True, False)
+    try:
+        found = detect(head, filename)
+    except SourceError as exc:
+        assert "cannot tell the format" in str(exc)
+    else:
+        assert found in SOURCES.values()

@@ -20,26 +20,43 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from papersift.cli import main
-from papersift.errors import SourceError
+from papersift.errors import RecordError, SourceError
 from papersift.ingest import ingest
 from papersift.models import Paper
 from papersift.search import SearchEngine
 from papersift.settings import Settings
+from papersift.sources import SOURCES
 from papersift.store import Store
 
-from .sources_props_contract import check_record, dump_json, keyed_records, mutate_bytes
+from .sources_props_contract import (
+    check_record,
+    dump_json,
+    good_arxiv_ids,
+    good_categories,
+    good_dates,
+    good_names,
+    good_titles,
+    keyed_records,
+    mutate_bytes,
+)
 from .test_sources_props import bib_entries, csv_files, hf_api_items, json_lines_files, snapshot_records
 from .test_sources_props_xml import API_FILES, OAI_FILES, mutated_documents
 
 _counter = itertools.count()
+clean_listings = st.fixed_dictionaries(
+    {"id": good_arxiv_ids, "title": good_titles, "authors": st.lists(good_names, max_size=4)},
+    optional={"listing_date": good_dates, "categories": good_categories, "abstract": st.text(max_size=300)},
+)
 _WORD_RE = re.compile(r"[a-z]{3,}")
 
 
 @st.composite
 def hostile_files(draw: st.DrawFn) -> tuple[str, bytes]:
     """(file name, bytes) in any supported format, sometimes gzipped, sometimes damaged, sometimes garbage."""
-    kind = draw(st.sampled_from(["jsonl", "snapshot", "hf", "csv", "bib", "oai", "api", "bytes"]))
-    if kind == "jsonl":
+    kind = draw(st.sampled_from(["clean", "clean", "jsonl", "snapshot", "hf", "csv", "bib", "oai", "api", "bytes"]))
+    if kind == "clean":  # a real-looking listing, so the store fills with papers the damaged files could hurt
+        name, data = "day.jsonl", b"\n".join(orjson.dumps(r) for r in draw(st.lists(clean_listings, max_size=6)))
+    elif kind == "jsonl":
         name, data = "listing.jsonl", draw(json_lines_files(keyed_records()))
     elif kind == "snapshot":
         name, data = "arxiv-metadata-oai-snapshot.json", draw(json_lines_files(snapshot_records))
@@ -69,15 +86,29 @@ def sqlite_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stor
     store.close()
 
 
-def _ingest_and_read(store: Store, engine: SearchEngine, folder: Path, name: str, data: bytes) -> None:
+def _ingest_and_read(
+    store: Store,
+    engine: SearchEngine,
+    folder: Path,
+    name: str,
+    data: bytes,
+    source: str | None = None,
+    strict: bool = False,
+) -> None:
     """Ingest one file (a report, or a SourceError with a message), then read everything back."""
     path = folder / f"{next(_counter)}-{name}"
     path.write_bytes(data)
+    before = store.revision()
     try:
-        report = ingest(store, str(path), batch_size=3)
+        report = ingest(store, str(path), source=source, strict=strict, batch_size=3)
     except SourceError as exc:
         assert str(exc).strip()
+        assert not strict or store.revision() == before, "--strict stored part of a damaged file"
         event("ingest: SourceError")
+    except RecordError as exc:  # --strict and a bad record: the whole run stores nothing
+        assert strict and exc.origin and exc.reason.strip()
+        assert store.revision() == before, "--strict stored records of a run it aborted"
+        event("ingest: strict run aborted")
     else:
         assert all(r.origin and r.reason.strip() for r in report.rejections)
         event("ingest: " + ("papers stored" if report.added + report.updated else "nothing stored"))
@@ -95,14 +126,15 @@ def _ingest_and_read(store: Store, engine: SearchEngine, folder: Path, name: str
 
 
 @settings(max_examples=60, deadline=None)
-@given(hostile_files())
-@example(("snapshot.json", b'{"id": "2101.00001", "title": "T", "versions": [], "authors_parsed": [["\\u0000"]]}'))
-@example(("x.csv.gz", gzip.compress(b"title,year\nA,2020\n")[:-9]))
+@given(hostile_files(), st.one_of(st.none(), st.none(), st.sampled_from(sorted(SOURCES))), st.booleans())
+@example(("snapshot.json", b'{"id": "2101.00001", "title": "T", "authors_parsed": [["\\u0000"]]}'), None, False)
+@example(("x.csv.gz", gzip.compress(b"title,year\nA,2020\n")[:-9]), None, True)
 def test_any_file_leaves_the_store_readable(
-    sqlite_home: tuple[Store, SearchEngine, Path], case: tuple[str, bytes]
+    sqlite_home: tuple[Store, SearchEngine, Path], case: tuple[str, bytes], source: str | None, strict: bool
 ) -> None:
+    """Any file, its format detected or named (rightly or wrongly) with --source, with or without --strict."""
     store, engine, home = sqlite_home
-    _ingest_and_read(store, engine, home, *case)
+    _ingest_and_read(store, engine, home, *case, source=source, strict=strict)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -100,7 +100,10 @@ def _looks_like_header(line: str) -> bool:
     if not line.strip() or line.lstrip()[:1] in ("{", "[", "<", "@") or "\x00" in line:
         return False
     delimiter = choose_delimiter(line, "", None)
-    cells = next(csv.reader([line], delimiter=delimiter), [])
+    try:
+        cells = next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:  # e.g. a bare CR: whatever this is, it is not a header we can read
+        return False
     fields = compile_mapping(None).fields_for([c.strip() for c in cells])
     return len(cells) > 1 and "title" in fields
 
