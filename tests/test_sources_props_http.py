@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
@@ -24,7 +25,7 @@ from papersift.store import Store
 
 from .sources_props_contract import check_record, dump_json
 from .test_sources_props import hf_api_items
-from .test_sources_props_xml import API_FILES, OAI_FILES, mutated_documents
+from .test_sources_props_xml import API_FILES, ARXIV, OAI_FILES, mutated_documents
 
 # what a server might put in Retry-After: seconds, HTTP dates with any year or offset, junk
 retry_after_values = st.one_of(
@@ -133,3 +134,41 @@ def test_endpoint_ingest_stores_records_or_says_why_not(
         event("papers stored" if report.added + report.updated + report.unchanged else "no papers")
     for paper in url_store.iter_papers():
         check_record(paper, "", paper.source)
+
+
+url_values = st.one_of(
+    st.sampled_from(["", "0", "-1", "²", "1²", "99999999999999999999", "2", "abc", "1.5", " 3"]),
+    st.text(st.characters(min_codepoint=33, max_codepoint=0x2FF), max_size=8),
+)
+_ENDPOINT_BODIES = {
+    "/oai": "oai_arxiv_page2.xml",
+    "/arxiv.org/api/query": "api_page2.xml",
+    "/huggingface.co/api/daily_papers": None,
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.sampled_from(sorted(_ENDPOINT_BODIES)),
+    st.dictionaries(
+        st.sampled_from(["verb", "limit", "p", "date", "start", "max_results", "resumptionToken", "search_query"]),
+        url_values,
+        max_size=4,
+    ),
+)
+@example("/huggingface.co/api/daily_papers", {"date": "2025-01-02", "limit": "²"})  # int('²'): ValueError
+def test_endpoint_urls_with_odd_parameters(
+    hostile_server: Hostile, url_store: Store, path: str, params: dict[str, str]
+) -> None:
+    """Whatever a user writes in an endpoint URL's query, ingest pages through it or says what is wrong."""
+    fixture = _ENDPOINT_BODIES[path]
+    body = (ARXIV / fixture).read_bytes() if fixture else b"[]"
+    hostile_server.status, hostile_server.headers, hostile_server.body = 200, {}, body
+    query = {"verb": "ListRecords"} if path == "/oai" else {}
+    query.update(params)
+    url = f"{hostile_server.base}{path}?{urlencode(query)}"
+    options = {"delay": "0", "retries": "1", "retry_wait": "0", "max_results": "4"}
+    try:
+        ingest(url_store, url, options=options)
+    except SourceError as exc:
+        assert str(exc).strip()

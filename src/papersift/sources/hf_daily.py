@@ -185,7 +185,7 @@ class HFDailySource(Source):
             yield from self.parse_bytes(http.get(base, params or None, retry=retry), url)
             return
         limit = params.get("limit", "")
-        size = int(limit) if limit.isdigit() and int(limit) > 0 else PAGE_SIZE
+        size = int(limit) if limit.isascii() and limit.isdigit() and int(limit) > 0 else PAGE_SIZE  # not '²'
         seen: set[str] = set()
         for page in range(MAX_PAGES):
             query = {**params, "limit": str(size), "p": str(page)}
