@@ -1,12 +1,13 @@
 """The long API fuzz run: tests/test_api_fuzz.py's site and checks with many more examples and random seeds.
 
-    .venv/bin/python benchmarks/fuzz_bench.py [--examples 5000] [--seed N] [--advisory]
+    .venv/bin/python benchmarks/fuzz_bench.py [--examples 5000] [--seed N] [--advisory] [--postgres]
 
 Runs `--examples` generated requests signed out and as many signed in (admin + CSRF token), over a
-real SQLite store with the bundled sample, a real SMTP server and a loopback arXiv stand-in. Failures
-do not stop the run: each distinct one (operation, check, status) is counted and printed once with a
-curl command that reproduces it. `--advisory` also applies Schemathesis' stricter checks (invalid
-input rejected, valid input accepted: the document states every constraint), reported apart.
+real store (SQLite, or `--postgres`: a throwaway PostgreSQL server) holding the bundled sample, with a
+real SMTP server and a loopback arXiv stand-in. Failures do not stop the run: each distinct one
+(operation, check, status) is counted and printed once with a curl command that reproduces it.
+`--advisory` also applies Schemathesis' stricter checks (invalid input rejected, valid input
+accepted: the document states every constraint), reported apart.
 Prints requests per operation and status, the failures, and a JSON summary last.
 """
 
@@ -21,6 +22,8 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,7 @@ from schemathesis.specs.openapi.checks import (
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.pgserver import PostgresServer  # noqa: E402
 from tests.test_api_fuzz import CHECKS, FuzzSite, aim, fuzz_site, keep_session, session_kwargs, strategy  # noqa: E402
 
 STACKS = Path(tempfile.gettempdir()) / "papersift-fuzz-stacks.txt"  # every thread's stack at each hang
@@ -110,24 +114,43 @@ def run(site: FuzzSite, examples: int, seed: int, signed_in: bool, advisory: boo
     fixed_seed(seed)(fuzz)()
 
 
+@contextmanager
+def store_url(tmp: Path, postgres: bool) -> Iterator[str]:
+    """'' (SQLite in the home), or a database on a throwaway PostgreSQL server (tests/pgserver.py)."""
+    if not postgres:
+        yield ""
+        return
+    tmp.chmod(0o755)  # the server runs as the `postgres` user when we are root
+    server = PostgresServer(tmp / "cluster")
+    server.start()
+    try:
+        yield server.create_database("fuzz")
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=5000, help="generated requests per run (two runs)")
     parser.add_argument("--seed", type=int, default=None, help="default: a random seed, printed")
     parser.add_argument("--advisory", action="store_true", help="also the stricter Schemathesis checks")
+    parser.add_argument("--postgres", action="store_true", help="the store on a throwaway PostgreSQL server")
     parser.add_argument("--embedder", default="none", help="PAPERSIFT_EMBEDDER of the site (default keyword-only)")
     args = parser.parse_args()
     os.environ["PAPERSIFT_EMBEDDER"] = args.embedder
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     tally = Tally()
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="papersift-fuzz-") as tmp, fuzz_site(Path(tmp)) as site:
+    backend = "PostgreSQL" if args.postgres else "SQLite"
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="papersift-fuzz-")))
+        site = stack.enter_context(fuzz_site(tmp / "home", stack.enter_context(store_url(tmp, args.postgres))))
         for signed_in in (False, True):
             run(site, args.examples, seed, signed_in, args.advisory, tally)
         mails = site.mails.count
     elapsed = time.monotonic() - started
     total = sum(sum(c.values()) for c in tally.statuses.values())
-    print(f"seed {seed}: {total} requests in {elapsed:.0f}s, {mails} confirmation mails sent\n")
+    print(f"seed {seed}, {backend}: {total} requests in {elapsed:.0f}s, {mails} confirmation mails sent\n")
     print(f"{'operation':<38} {'requests':>8}  statuses")
     for op, counts in sorted(tally.statuses.items()):
         statuses = ", ".join(f"{s}: {n}" for s, n in sorted(counts.items()))
@@ -139,6 +162,7 @@ def main() -> None:
             print(f"  {entry['example']}")
     summary = {
         "seed": seed,
+        "backend": backend,
         "requests": total,
         "seconds": round(elapsed, 1),
         "per_operation": {op: dict(sorted(c.items())) for op, c in sorted(tally.statuses.items())},

@@ -170,8 +170,9 @@ class FuzzSite:
 
 
 @contextmanager
-def fuzz_site(home: Path) -> Iterator[FuzzSite]:
-    """A site over a real SQLite store holding the bundled sample, real SMTP, the arXiv stand-in."""
+def fuzz_site(home: Path, database_url: str = "") -> Iterator[FuzzSite]:
+    """A site over a real store (SQLite in `home`, or `database_url`) holding the bundled sample, real SMTP,
+    the arXiv stand-in."""
     inbox = _Inbox()
     smtp_port = _free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
@@ -180,6 +181,7 @@ def fuzz_site(home: Path) -> Iterator[FuzzSite]:
         with _arxiv_stand_in() as arxiv_url:
             settings = Settings(
                 home=home,
+                database_url=database_url,
                 secret_key="fuzz-secret",
                 arxiv_api_url=arxiv_url,
                 arxiv_api_delay=0,
