@@ -23,7 +23,7 @@ from tqdm import tqdm
 from papersift import export as exporter
 from papersift import ingest as ingester
 from papersift.digest_cli import digest
-from papersift.errors import PapersiftError, SourceError, StoreBusy
+from papersift.errors import PapersiftError, SearchIndexError, SourceError, StoreBusy
 from papersift.models import IngestReport, Paper
 from papersift.search import MAX_LIMIT, Filters, SearchEngine, Sort
 from papersift.settings import Settings
@@ -350,7 +350,12 @@ def search(
     )
     with _errors():
         engine = SearchEngine.open(obj.store, obj.settings, embed=False)
-        hits = engine.search(query, limit, filters, cast(Sort, sort))
+        try:
+            hits = engine.search(query, limit, filters, cast(Sort, sort))
+        except SearchIndexError as exc:  # damaged index files: mend them here, then answer
+            click.echo(f"note: {exc}; rebuilding it now", err=True)
+            engine.rebuild_keyword()
+            hits = engine.search(query, limit, filters, cast(Sort, sort))
         if not as_json:
             _note_pending(engine)
     if as_json:
@@ -415,6 +420,10 @@ def index(obj: Context, rebuild: bool) -> None:
         if rebuild and directory.exists():
             shutil.rmtree(directory)
         engine = SearchEngine.open(obj.store, obj.settings, embed=False)
+        problem = engine.keyword.verify()
+        if problem:
+            click.echo(f"note: the keyword index is damaged ({problem}); rebuilding it from the store", err=True)
+            engine.rebuild_keyword()
         pending = engine.vectors_pending()
         with tqdm(total=pending, desc="embedding", unit=" papers", disable=not pending or None, file=sys.stderr) as bar:
             engine.sync_vectors(progress=bar.update)

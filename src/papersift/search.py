@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-from papersift.errors import ConfigError, QueryError
+from papersift.errors import ConfigError, QueryError, SearchIndexError
 from papersift.index.embed import Embedder
 from papersift.index.fusion import rrf, zscore_convex
 from papersift.index.keyword import MAX_QUERY_CHARS, Filters, KeywordIndex
@@ -90,14 +90,17 @@ class SearchEngine:
         self._stale: VectorIndex | None = None  # a dense index behind the store, waiting for `sync_vectors`
 
     @classmethod
-    def open(cls, store: Store, settings: Settings, *, embed: bool = True) -> SearchEngine:
+    def open(cls, store: Store, settings: Settings, *, embed: bool = True, sync: bool = True) -> SearchEngine:
         """Open the indexes and bring BM25 up to date (thousands of papers a second).
 
         With `embed=False` nothing is embedded: the dense index is used if it is current, else ranking
         is keyword-only until `sync_vectors` (a background thread in `papersift serve`, or
         `papersift index`) has embedded what changed: minutes per thousands of papers on a CPU.
+        With `sync=False` an existing BM25 index is used as it is (the server's background thread syncs
+        it): a big backlog or another process holding the index lock must not keep the site from answering.
         """
-        keyword = KeywordIndex.open(settings.index_dir / "keyword", store)
+        directory = settings.index_dir / "keyword"
+        keyword = (None if sync else KeywordIndex.load(directory, store)) or KeywordIndex.open(directory, store)
         engine = cls(
             store, keyword, None, settings.fusion, settings.dense_weight, settings.rrf_k, settings.passage_weight
         )
@@ -137,8 +140,18 @@ class SearchEngine:
             self._stale, self.dense = dense, None
         return changed
 
-    def sync_vectors(self, progress: Callable[[int], None] | None = None) -> int:
-        """Embed the papers that changed, then rank with the dense index again; returns vectors changed."""
+    def rebuild_keyword(self) -> int:
+        """Index every paper into a fresh BM25 index (its files were found damaged); returns its size."""
+        self.keyword = KeywordIndex.rebuild(self.keyword.directory, self.store)
+        return self.keyword.num_docs
+
+    def sync_vectors(
+        self, progress: Callable[[int], None] | None = None, should_stop: Callable[[], bool] | None = None
+    ) -> int:
+        """Embed the papers that changed, then rank with the dense index again; returns vectors changed.
+
+        `should_stop` is polled between small embedding batches: when it turns true the work done so far
+        is saved and this returns early (the next call resumes, skipping what already has vectors)."""
         if self._vectors is None:
             return 0
         directory, embedder, dtype = self._vectors
@@ -146,10 +159,10 @@ class SearchEngine:
         if index is not None and not index.is_current(self.store):
             self.dense = None  # never fuse with an index that is missing papers, even while it catches up
         if index is None:
-            index = VectorIndex.open(directory, self.store, embedder, dtype, progress)
+            index = VectorIndex.open(directory, self.store, embedder, dtype, progress, should_stop)
             changed = len(index)
         else:
-            changed = index.sync(self.store, progress)
+            changed = index.sync(self.store, progress, should_stop)
         if index.is_current(self.store):
             self.dense, self._stale = index, None
         else:  # the store moved on while we embedded: the next round catches up
@@ -236,12 +249,17 @@ class SearchEngine:
         text = f"{paper.title}\n{paper.abstract}"
         dense = self.dense
         vector = dense.vector_of(paper_id) if dense is not None else None
-        if dense is None or vector is None:
-            hits = self.like_text(text, limit + 1)
-        else:
-            depth = max(CANDIDATES, limit + 1)
-            fused = self.combine(dense, vector, self.keyword.search(text, depth), dense.search_vector(vector, depth))
-            hits = self._hits(fused[: limit + 1], 0)
+        depth = max(CANDIDATES, limit + 1)
+        try:
+            if dense is None or vector is None:
+                hits = self.like_text(text, limit + 1)
+            else:
+                bm25 = self.keyword.search(text, depth)
+                hits = self._hits(self.combine(dense, vector, bm25, dense.search_vector(vector, depth))[: limit + 1], 0)
+        except SearchIndexError as exc:  # a paper page still shows, with dense neighbours or none, while BM25 mends
+            log.warning("related papers without keyword search: %s", exc)
+            ranked = dense.search_vector(vector, limit + 1) if dense is not None and vector is not None else []
+            hits = self._hits(ranked, 0)
         return [h for h in hits if h.paper.id != paper_id][:limit]
 
     def like_text(self, text: str, limit: int = 10) -> list[SearchHit]:

@@ -11,6 +11,7 @@ import functools
 import json
 import re
 import shutil
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -36,6 +37,12 @@ FIELD_BOOSTS = {"body": 1.0, "title": 0.25, "authors": 1.0}
 # these whole years is indexed without its date, so date filters skip it and date sorting puts it last
 INDEXABLE_DAYS = (date(1678, 1, 1), date(2261, 12, 31))
 MAX_QUERY_CHARS = 2000  # longer text is truncated: BM25 on a whole essay is noise and slow
+
+
+class IndexDamaged(SearchIndexError):
+    """The keyword index files cannot be read; a server rebuilds them in the background meanwhile."""
+
+    retry_after = 30
 
 
 @dataclass(slots=True, frozen=True)
@@ -96,6 +103,33 @@ def _register(index: tantivy.Index) -> None:
 _SYNTAX = re.compile(r'["():^~*\[\]{}]|(?:^|\s)[+-]|\b(?:AND|OR|NOT|TO)\b')
 
 
+def _tantivy_error(exc: BaseException) -> bool:
+    """An error tantivy raises for a query it cannot run or files it cannot read. Damaged files may also
+    make it panic, which pyo3 raises as PanicException: a BaseException, so `except Exception` misses it."""
+    return isinstance(exc, (ValueError, OSError)) or type(exc).__name__ == "PanicException"
+
+
+FOOTER_MAGIC = 1337  # tantivy's footer: JSON {"version": ..., "crc": CRC-32}, its u32 length, this u32
+
+
+def _check_footer(path: Path) -> str | None:
+    """Why `path` fails its tantivy checksum, or None (also None for a footer this version does not know)."""
+    data = path.read_bytes()
+    if len(data) < 8 or int.from_bytes(data[-4:], "little") != FOOTER_MAGIC:
+        return f"{path.name}: no tantivy footer (truncated or overwritten)"
+    length = int.from_bytes(data[-8:-4], "little")
+    if length > len(data) - 8:
+        return f"{path.name}: footer length out of range"
+    try:
+        footer = json.loads(data[-8 - length : -8])
+        expected = int(footer["crc"])
+    except (ValueError, KeyError, TypeError):
+        return f"{path.name}: unreadable footer"
+    if zlib.crc32(memoryview(data)[: -8 - length]) != expected:
+        return f"{path.name}: checksum mismatch (the file was damaged)"
+    return None
+
+
 def _clean(text: str) -> str:
     """Lone surrogates (undecodable bytes from a terminal) and NULs cannot reach tantivy; whitespace is
     collapsed and the length capped."""
@@ -126,8 +160,42 @@ class KeywordIndex:
             found = cls._try_open(directory, store)
             if found is None:
                 found = cls._create(directory, store)
+            try:
+                found._sync_locked(store)
+            except IndexDamaged:  # merging read a damaged segment: start again from the store
+                found = cls._create(directory, store)
+                found._sync_locked(store)
+        return found
+
+    @classmethod
+    def load(cls, directory: Path, store: Store) -> KeywordIndex | None:
+        """What is on disk, possibly behind the store, without waiting for the lock or indexing anything;
+        None when there is no usable index. A server answers from it while a background sync catches up."""
+        return cls._try_open(directory, store)
+
+    @classmethod
+    def rebuild(cls, directory: Path, store: Store) -> KeywordIndex:
+        """Throw the directory away and index every paper again (damaged files, `papersift index --rebuild`)."""
+        with index_lock(directory):
+            found = cls._create(directory, store)
             found._sync_locked(store)
         return found
+
+    def verify(self) -> str | None:
+        """What is wrong with the index files, or None: every segment file ends with tantivy's footer (JSON
+        with the CRC-32 of the bytes before it), so random bytes anywhere in a file show up here, whereas a
+        search only fails if it happens to read the damaged block. Reads the whole index once."""
+        try:
+            managed = json.loads((self.directory / ".managed.json").read_text())
+            for name in managed:
+                if name.endswith(".json") or name.endswith(".lock"):
+                    continue
+                problem = _check_footer(self.directory / name)
+                if problem:
+                    return problem
+        except (OSError, ValueError, TypeError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
 
     @classmethod
     def _try_open(cls, directory: Path, store: Store) -> KeywordIndex | None:
@@ -179,16 +247,21 @@ class KeywordIndex:
         target = store.revision()
         if target == self.state["rev"]:
             return 0
-        writer = self.index.writer(heap_size=256_000_000, num_threads=2)
         changed = 0
-        for paper in store.iter_papers(since_rev=int(self.state["rev"])):
-            writer.delete_documents_by_term("id", paper.id)
-            if not paper.hidden:
-                writer.add_document(self._document(paper))
-            changed += 1
-        writer.commit()
-        writer.wait_merging_threads()
-        self.index.reload()
+        try:
+            writer = self.index.writer(heap_size=256_000_000, num_threads=2)
+            for paper in store.iter_papers(since_rev=int(self.state["rev"])):
+                writer.delete_documents_by_term("id", paper.id)
+                if not paper.hidden:
+                    writer.add_document(self._document(paper))
+                changed += 1
+            writer.commit()
+            writer.wait_merging_threads()  # merges read old segments: damaged ones fail here
+            self.index.reload()
+        except BaseException as exc:
+            if not _tantivy_error(exc):
+                raise
+            raise self._broken(exc) from exc
         self.state["rev"] = target
         self._save_state()
         return changed
@@ -232,20 +305,24 @@ class KeywordIndex:
         results = []
         for text in queries:
             cleaned = _clean(text)
+            parsed = self._parse(cleaned)
             try:
-                results.append(self._run(searcher, self._parse(cleaned), restriction, limit, sort, offset))
-            except ValueError:
-                # the parser accepted something the searcher refuses ("title:*" wants a fast field, a date
-                # range tantivy cannot represent, ...): search the same text as plain words instead
-                plain = self._flat_query(cleaned)
-                if plain is None:
-                    results.append([])
-                    continue
-                try:
-                    results.append(self._run(searcher, plain, restriction, limit, sort, offset))
-                except (ValueError, OSError) as exc:  # a term query cannot be refused: the files are bad
-                    raise self._broken(exc) from exc
-            except OSError as exc:
+                results.append(self._run(searcher, parsed, restriction, limit, sort, offset))
+                continue
+            except BaseException as exc:
+                if not _tantivy_error(exc):
+                    raise
+            # the parser accepted something the searcher refuses ("title:*" wants a fast field, ...): search
+            # the same text as plain words; if those fail too, the index files cannot be read
+            plain = self._flat_query(cleaned)
+            if plain is None:
+                results.append([])
+                continue
+            try:
+                results.append(self._run(searcher, plain, restriction, limit, sort, offset))
+            except BaseException as exc:
+                if not _tantivy_error(exc):
+                    raise
                 raise self._broken(exc) from exc
         return results
 
@@ -266,10 +343,10 @@ class KeywordIndex:
         hits = searcher.search(query, limit, count=False, offset=offset).hits
         return [(searcher.doc(addr)["id"][0], float(score)) for score, addr in hits]
 
-    def _broken(self, exc: Exception) -> SearchIndexError:
+    def _broken(self, exc: BaseException) -> IndexDamaged:
         """Remember that the files cannot be read (the server rebuilds them) and say so."""
         self.damage = f"{type(exc).__name__}: {exc}"[:300]
-        return SearchIndexError(
+        return IndexDamaged(
             f"the keyword index in {self.directory} cannot be read ({self.damage}); it is being "
             "rebuilt from the store (or run `papersift index --rebuild`)"
         )

@@ -48,6 +48,13 @@ EMBED_BATCH = 256
 PASSAGES_FILE = "passages.f16"
 CHECKPOINT_S = 60.0  # a long backfill saves its progress this often, so a restart resumes it
 Progress = Callable[[int], None]
+StopFlag = Callable[[], bool]
+# passages embedded between checks of the stop flag: with MiniLM int8 on two busy cores a few tenths of a second
+STOP_CHECK_PASSAGES = 64
+
+
+class _Stopped(Exception):
+    """Raised inside a sync when its stop flag turns true; caught there, after saving the work done."""
 
 
 _SENTENCE_END = re.compile(r"(?<=[a-z0-9)\]%][.!?])\s*(?=[A-Z])")  # also "x.The": abstracts lose spaces
@@ -90,13 +97,19 @@ class VectorIndex:
 
     @classmethod
     def open(
-        cls, directory: Path, store: Store, embedder: Embedder, dtype: str = "i8", progress: Progress | None = None
+        cls,
+        directory: Path,
+        store: Store,
+        embedder: Embedder,
+        dtype: str = "i8",
+        progress: Progress | None = None,
+        should_stop: StopFlag | None = None,
     ) -> VectorIndex:
         with index_lock(directory):
             found = cls._try_open(directory, store, embedder, dtype)
             if found is None:
                 found = cls.create_empty(directory, store, embedder, dtype)
-            found._sync_locked(store, progress)
+            found._sync_locked(store, progress, should_stop)
         return found
 
     @classmethod
@@ -166,20 +179,23 @@ class VectorIndex:
         state.write_text(json.dumps(self.state))
         state.replace(self.directory / "state.json")
 
-    def sync(self, store: Store, progress: Progress | None = None) -> int:
+    def sync(self, store: Store, progress: Progress | None = None, should_stop: StopFlag | None = None) -> int:
         """Embed papers whose text changed since the last sync, drop hidden ones; returns vectors changed."""
         with index_lock(self.directory):
             newer = newer_state(self.directory, self.state)
             if newer is not None:  # another process embedded: take its files, mapped if they are current
                 self.state = newer
                 self._reload(view=int(newer["rev"]) == store.revision())
-            return self._sync_locked(store, progress)
+            return self._sync_locked(store, progress, should_stop)
 
     def _reload(self, view: bool) -> None:
         self.index = Index(ndim=self.embedder.dim, metric="cos", dtype=self.state["dtype"])
         self._load(view=view)
 
-    def _sync_locked(self, store: Store, progress: Progress | None) -> int:
+    def _sync_locked(self, store: Store, progress: Progress | None, should_stop: StopFlag | None = None) -> int:
+        """Embed what changed. When `should_stop` turns true (the server shuts down) the vectors made so far
+        are saved under the old revision and this returns: the next sync walks the same papers and skips
+        every one whose text hash already has a vector."""
         target = store.revision()
         if target == self.state["rev"]:
             return 0
@@ -188,24 +204,27 @@ class VectorIndex:
         pending: list[Paper] = []
         changed: set[str] = set()
         saved = time.monotonic()
-        for paper in store.iter_papers(since_rev=int(self.state["rev"])):
-            slot = self.slot_of.get(paper.id)
-            if slot is not None and (paper.hidden or self.hashes[slot] != paper.text_hash()):
-                self._remove(slot)
-                changed.add(paper.id)
-                slot = None
-            if slot is None and not paper.hidden:
-                pending.append(paper)
-                changed.add(paper.id)
-            if len(pending) >= EMBED_BATCH * 8:
-                self._add(pending, progress)
-                pending = []
-                if time.monotonic() - saved > CHECKPOINT_S:
-                    # saved under the old rev: a resumed sync walks the same papers and skips every
-                    # one whose text hash already has a vector
-                    self._save()
-                    saved = time.monotonic()
-        self._add(pending, progress)
+        stop = should_stop or (lambda: False)
+        try:
+            for paper in store.iter_papers(since_rev=int(self.state["rev"])):
+                slot = self.slot_of.get(paper.id)
+                if slot is not None and (paper.hidden or self.hashes[slot] != paper.text_hash()):
+                    self._remove(slot)
+                    changed.add(paper.id)
+                    slot = None
+                if slot is None and not paper.hidden:
+                    pending.append(paper)
+                    changed.add(paper.id)
+                if len(pending) >= EMBED_BATCH * 8:
+                    self._add(pending, progress, stop)
+                    pending = []
+                    if time.monotonic() - saved > CHECKPOINT_S:
+                        self._save()  # under the old rev: a resumed sync skips what has vectors
+                        saved = time.monotonic()
+            self._add(pending, progress, stop)
+        except _Stopped:
+            self._save()
+            return len(changed)
         self.state["rev"] = target
         self._save()
         self._view_saved()
@@ -296,17 +315,31 @@ class VectorIndex:
         del self.slot_of[self.ids[slot]]
         self.ids[slot] = ""
 
-    def _add(self, papers: Sequence[Paper], progress: Progress | None) -> None:
-        if not papers:
-            return
-        texts = [passages(p) for p in papers]
-        flat = self.embedder.embed_documents([t for group in texts for t in group])
-        bounds = np.cumsum([0, *(len(group) for group in texts)])
-        groups = [flat[a:b] for a, b in pairwise(bounds)]
-        means = l2_normalise(np.stack([g.mean(axis=0) for g in groups]))
-        self._append([p.id for p in papers], means, [p.text_hash() for p in papers], groups)
-        if progress:
-            progress(len(papers))
+    def _add(self, papers: Sequence[Paper], progress: Progress | None, stop: StopFlag = lambda: False) -> None:
+        """Embed `papers` a few at a time, so a stop request waits for one small batch only; what was embedded
+        is appended in one go either way (appending per small batch would copy the slot arrays each time)."""
+        done: list[Paper] = []
+        groups: list[np.ndarray] = []
+        try:
+            while len(done) < len(papers):
+                if stop():
+                    raise _Stopped
+                chunk: list[tuple[Paper, list[str]]] = []
+                count = 0
+                while len(done) + len(chunk) < len(papers) and (not chunk or count < STOP_CHECK_PASSAGES):
+                    paper = papers[len(done) + len(chunk)]
+                    chunk.append((paper, passages(paper)))
+                    count += len(chunk[-1][1])
+                flat = self.embedder.embed_documents([t for _, texts in chunk for t in texts])
+                bounds = np.cumsum([0, *(len(texts) for _, texts in chunk)])
+                groups += [flat[a:b] for a, b in pairwise(bounds)]
+                done += [p for p, _ in chunk]
+                if progress:
+                    progress(len(chunk))
+        finally:
+            if done:
+                means = l2_normalise(np.stack([g.mean(axis=0) for g in groups]))
+                self._append([p.id for p in done], means, [p.text_hash() for p in done], groups)
 
     # -- search ------------------------------------------------------------------------------------
 

@@ -146,6 +146,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        site.start()  # the index thread opens, checks and syncs the indexes; requests never wait for it
         yield
         site.close()
 

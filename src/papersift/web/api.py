@@ -287,7 +287,7 @@ def submit(request: Request, site: SiteDep, body: SubmitIn) -> SubmitOut:
     result = submit_arxiv(site.store, site.settings, body.id)
     if result.added:
         site.accounts.record_submission(user.id, result.paper.id)
-        site.sync_index()
+        site.changed()  # the index thread syncs it; the request does not wait
     return SubmitOut(added=result.added, paper=paper_out(request, result.paper, 0))
 
 

@@ -80,7 +80,11 @@ def healthz(request: Request) -> Response:
         return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
     except Exception:
         return JSONResponse({"status": "unavailable", "error": "store unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "revision": revision, "vectors_pending": pending})
+    problem = site.search_problem()  # e.g. damaged keyword index files, being rebuilt
+    body = {"revision": revision, "vectors_pending": pending, "search": problem or "ok"}
+    if problem:
+        return JSONResponse({"status": "degraded", **body}, status_code=503, headers={"Retry-After": "30"})
+    return JSONResponse({"status": "ok", **body})
 
 
 @router.get("/")
@@ -228,7 +232,7 @@ def submit(request: Request, site: SiteDep, arxiv: FormText = "", csrf_token: Fo
         return render(request, site, "submit.html", status_code=status, message=str(exc), value=arxiv)
     if result.added:
         site.accounts.record_submission(user.id, result.paper.id)
-        site.sync_index()
+        site.changed()  # the index thread syncs it; the request does not wait
     return _redirect(request, f"/papers/{result.paper.id}")
 
 

@@ -1,4 +1,10 @@
-"""The per-process state the web edge shares: settings, store, accounts and the search engine."""
+"""The per-process state the web edge shares: settings, store, accounts and the search engine.
+
+Requests only read the search engine's last finished state. One background thread does all index work:
+it opens the indexes, syncs BM25 with the store (woken by this process's writes, and every few seconds
+for other processes' writes, e.g. a cron ingest), rebuilds BM25 when its files are found damaged, then
+embeds new papers. So no request waits for indexing, for the index lock, or for the embedding model.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,27 @@ import logging
 import threading
 import time
 
+from papersift.errors import SearchIndexError
 from papersift.search import SearchEngine
 from papersift.settings import Settings
 from papersift.store import Store
 from papersift.store.accounts import Accounts
 
-SYNC_EVERY = 10.0  # seconds between checks for changes made by other processes (cron ingest)
+SYNC_EVERY = 5.0  # seconds between checks for changes made by other processes (cron ingest)
+FIRST_OPEN_WAIT = 20.0  # a request waits this long for a home without any index, then hears "try again"
+STOP_WAIT = 1.0  # seconds shutdown waits for the worker (it stops between small embedding batches)
 
 log = logging.getLogger("papersift.web")
 
 
+class IndexStarting(SearchIndexError):
+    """No keyword index exists yet and building it takes longer than a request should wait."""
+
+    retry_after = 30
+
+
 class Site:
-    """Opened once per app; `search` keeps BM25 in step with the store at most every few seconds, and a
-    background thread embeds new papers, so pages never wait for the (slow) embedding model."""
+    """Opened once per app; `search` is the engine as the background index thread last left it."""
 
     def __init__(self, settings: Settings, store: Store, owns_store: bool) -> None:
         self.settings = settings
@@ -26,53 +40,58 @@ class Site:
         self.owns_store = owns_store
         self.accounts = Accounts(store)
         self._engine: SearchEngine | None = None
-        self._lock = threading.Lock()
-        self._checked = 0.0
+        self._opened = threading.Event()
         self._stop = threading.Event()
-        self._wake = threading.Event()  # set when BM25 saw papers that have no vector yet
-        self._embedder_thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._start_lock = threading.Lock()
+        self._rounds = threading.Condition()
+        self._started = 0  # sync rounds begun / finished by the worker
+        self._finished = 0
+        self._worker: threading.Thread | None = None
+        self._problem: str | None = None  # what keeps keyword search from working, for /healthz
+
+    # -- what requests call ------------------------------------------------------------------------------
 
     @property
     def search(self) -> SearchEngine:
-        """The search engine, synced with the store when it has changed since the last check."""
-        now = time.monotonic()
-        if self._engine is None or now - self._checked > SYNC_EVERY:
-            self.sync_index()
-        assert self._engine is not None
-        return self._engine
-
-    def sync_index(self) -> None:
-        """Open or bring BM25 up to date; one thread at a time, since the index has one writer."""
-        with self._lock:
-            if self._engine is None:
-                self._engine = SearchEngine.open(self.store, self.settings, embed=False)
-                if self._engine.embeds:  # not when the default model is unavailable: nothing to embed with
-                    self._embedder_thread = threading.Thread(target=self._embed_loop, name="embedder", daemon=True)
-                    self._embedder_thread.start()
-            else:  # cheap when nothing changed; also sets aside a dense index that fell behind
-                self._engine.sync(embed=False)
-                if self._engine.dense is None:
-                    self._wake.set()
-            self._checked = time.monotonic()
-
-    def _embed_loop(self) -> None:
-        """Embed papers that lack vectors, then look again every few seconds; errors are logged, not fatal."""
-        while not self._stop.is_set():
+        """The search engine as last synced; never syncs here (a request must not wait for indexing)."""
+        self._start()
+        engine = self._engine
+        if engine is None:  # a home without a usable index: it is being built
+            self._opened.wait(FIRST_OPEN_WAIT)
             engine = self._engine
-            try:
-                if engine is not None and engine.vectors_pending():
-                    started = time.monotonic()
-                    changed = engine.sync_vectors()
-                    log.info("embedded %d papers in %.1fs; hybrid ranking on", changed, time.monotonic() - started)
-            except Exception:
-                log.exception("embedding new papers failed; search stays keyword-only, retrying")
-            self._wake.wait(SYNC_EVERY)
-            self._wake.clear()
+            if engine is None:
+                raise IndexStarting("the search index is still being built; try again in a minute")
+        return engine
+
+    def changed(self) -> None:
+        """This process wrote to the store (a submitted paper): sync soon, without waiting for it."""
+        self._start()
+        self._wake.set()
+
+    def search_problem(self) -> str | None:
+        """Why keyword search is not working right now (damaged, rebuilding), or None when it is."""
+        engine = self._engine
+        if self._problem:
+            return self._problem
+        if engine is not None and engine.keyword.damage:
+            return f"rebuilding: {engine.keyword.damage}"
+        return None
 
     def vectors_pending(self) -> int | None:
-        """Papers still waiting for vectors (keyword-only ranking meanwhile); None before the first search."""
+        """Papers still waiting for vectors (keyword-only ranking meanwhile); None before the index opened."""
         engine = self._engine
         return engine.vectors_pending() if engine is not None else None
+
+    # -- for tests and tools -----------------------------------------------------------------------------
+
+    def sync_index(self, timeout: float = 60.0) -> bool:
+        """Have the worker run a sync round that starts after this call, and wait for it (tests, tools)."""
+        self._start()
+        with self._rounds:
+            wanted = self._started + 1
+            self._wake.set()
+            return self._rounds.wait_for(lambda: self._finished >= wanted, timeout)
 
     def wait_for_vectors(self, timeout: float) -> bool:
         """True once dense ranking is on (for tests and health checks); False after `timeout` seconds."""
@@ -81,13 +100,76 @@ class Site:
             engine = self.search
             if engine.dense is not None or not engine.embeds:
                 return True
+            self._wake.set()
             time.sleep(0.05)
         return False
 
     def close(self) -> None:
+        """Stop the worker (it saves the vectors embedded so far) within STOP_WAIT seconds, close the store."""
         self._stop.set()
         self._wake.set()
-        if self._embedder_thread is not None:
-            self._embedder_thread.join(timeout=30)
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout=STOP_WAIT)
+            if worker.is_alive():
+                log.warning("index worker still busy at shutdown; its unsaved batch is redone next start")
         if self.owns_store:
             self.store.close()
+
+    # -- the worker --------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the index thread (at app startup; otherwise the first search starts it)."""
+        self._start()
+
+    def _start(self) -> None:
+        if self._worker is not None or self._stop.is_set():
+            return
+        with self._start_lock:
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._run, name="papersift-index", daemon=True)
+                self._worker.start()
+
+    def _run(self) -> None:
+        """Sync rounds until stopped; errors are logged and retried, never fatal."""
+        while not self._stop.is_set():
+            with self._rounds:
+                self._started += 1
+            try:
+                self._round()
+            except Exception:
+                log.exception("search index update failed; serving the last good state, retrying")
+            finally:
+                with self._rounds:
+                    self._finished += 1
+                    self._rounds.notify_all()
+            self._wake.wait(SYNC_EVERY)
+            self._wake.clear()
+
+    def _round(self) -> None:
+        engine = self._engine
+        if engine is None:
+            engine = SearchEngine.open(self.store, self.settings, embed=False, sync=False)
+            self._engine = engine
+            self._opened.set()
+            problem = engine.keyword.verify()  # reads the files once: damage a search might not touch
+            if problem:
+                engine.keyword.damage = problem
+        if engine.keyword.damage:
+            self._problem = f"rebuilding: {engine.keyword.damage}"
+            log.warning("keyword index damaged (%s); rebuilding it from the store", engine.keyword.damage)
+            started = time.monotonic()
+            count = engine.rebuild_keyword()
+            self._problem = None
+            log.info("keyword index rebuilt: %d papers in %.1fs", count, time.monotonic() - started)
+        try:
+            engine.sync(embed=False)  # BM25 catches up; a dense index that fell behind is set aside
+        except SearchIndexError as exc:
+            engine.keyword.damage = str(exc)[:300]
+            self._wake.set()  # rebuild in the next round, at once
+            raise
+        if engine.embeds and engine.vectors_pending() and not self._stop.is_set():
+            started = time.monotonic()
+            changed = engine.sync_vectors(should_stop=self._stop.is_set)
+            if engine.dense is not None:
+                log.info("embedded %d papers in %.1fs; hybrid ranking on", changed, time.monotonic() - started)
