@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from papersift.errors import SourceError
 from papersift.ingest import ingest
-from papersift.sources import http
+from papersift.sources import hf_daily, http
 from papersift.store import Store
 
 from .sources_props_contract import check_record, dump_json
@@ -172,3 +172,40 @@ def test_endpoint_urls_with_odd_parameters(
         ingest(url_store, url, options=options)
     except SourceError as exc:
         assert str(exc).strip()
+
+
+def _hf_item(n: int) -> dict[str, object]:
+    paper = {"id": f"2501.{n:05d}", "title": f"Paper {n}", "summary": "An abstract.", "publishedAt": "2025-01-02"}
+    return {"paper": paper, "publishedAt": "2025-01-03"}
+
+
+def test_hf_paging_past_the_api_page_cap(url_store: Store) -> None:
+    """The API serves at most PAGE_SIZE items a page whatever `limit` asks; a URL asking for more must still
+    page to the end (it stopped after the first, capped page, as if that were the last)."""
+    items = [_hf_item(n) for n in range(hf_daily.PAGE_SIZE + 50)]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            query = dict(parse_qsl(urlsplit(self.path).query))
+            size = min(int(query.get("limit", "50")), hf_daily.PAGE_SIZE)
+            start = int(query.get("p", "0")) * size
+            body = dump_json(items[start : start + size], True).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/api/daily_papers?date=2025-01-03&limit=500"
+        records = list(hf_daily.HFDailySource({"retry_wait": "0"}).fetch(url))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+    assert len(records) == len(items)

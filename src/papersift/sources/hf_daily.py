@@ -186,6 +186,7 @@ class HFDailySource(Source):
             return
         limit = params.get("limit", "")
         size = int(limit) if limit.isascii() and limit.isdigit() and int(limit) > 0 else PAGE_SIZE  # not '²'
+        size = min(size, PAGE_SIZE)  # the API caps pages there: a bigger `limit` made page 0 look like the last
         seen: set[str] = set()
         for page in range(MAX_PAGES):
             query = {**params, "limit": str(size), "p": str(page)}
