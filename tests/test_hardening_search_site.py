@@ -192,3 +192,15 @@ def test_cli_search_mends_a_damaged_index_instead_of_a_traceback(home: Settings)
     store = Store.open(home.store_url)
     assert KeywordIndex.open(home.index_dir / "keyword", store).verify() is None
     store.close()
+
+
+def test_indexes_that_cannot_open_are_reported_not_waited_for(home: Settings) -> None:
+    broken = home.model_copy(update={"embedder": "hash:4"})  # a configured model that cannot load
+    store = Store.open(home.store_url)
+    with TestClient(create_app(broken, store), raise_server_exceptions=False) as client:
+        r = _get_in_thread(client, "/api/papers/search", q="diffusion")
+        assert r["returned"] and r["status"] == 503
+        assert "PAPERSIFT_EMBEDDER" in r["body"]["error"]["message"]  # type: ignore[index]
+        health = client.get("/healthz")
+        assert health.status_code == 503 and "PAPERSIFT_EMBEDDER" in health.json()["search"]
+    store.close()

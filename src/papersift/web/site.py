@@ -49,6 +49,7 @@ class Site:
         self._finished = 0
         self._worker: threading.Thread | None = None
         self._problem: str | None = None  # what keeps keyword search from working, for /healthz
+        self._open_error: Exception | None = None  # why the indexes could not be opened (retried each round)
 
     # -- what requests call ------------------------------------------------------------------------------
 
@@ -61,6 +62,9 @@ class Site:
             self._opened.wait(FIRST_OPEN_WAIT)
             engine = self._engine
             if engine is None:
+                failed = self._open_error
+                if failed is not None:  # e.g. a configured embedder that cannot load: say why, at once
+                    raise SearchIndexError(f"search is unavailable: {failed}")
                 raise IndexStarting("the search index is still being built; try again in a minute")
         return engine
 
@@ -72,6 +76,8 @@ class Site:
     def search_problem(self) -> str | None:
         """Why keyword search is not working right now (damaged, rebuilding), or None when it is."""
         engine = self._engine
+        if engine is None and self._open_error is not None:
+            return f"unavailable: {self._open_error}"
         if self._problem:
             return self._problem
         if engine is not None and engine.keyword.damage:
@@ -149,8 +155,13 @@ class Site:
     def _round(self) -> None:
         engine = self._engine
         if engine is None:
-            engine = SearchEngine.open(self.store, self.settings, embed=False, sync=False)
-            self._engine = engine
+            try:
+                engine = SearchEngine.open(self.store, self.settings, embed=False, sync=False)
+            except Exception as exc:
+                self._open_error = exc
+                self._opened.set()  # waiting requests hear why now instead of timing out
+                raise
+            self._engine, self._open_error = engine, None
             self._opened.set()
             problem = engine.keyword.verify()  # reads the files once: damage a search might not touch
             if problem:
