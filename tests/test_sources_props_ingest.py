@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,3 +181,37 @@ def test_cli_stats_and_search_after_hostile_files(tmp_path: Path) -> None:
     found = runner.invoke(main, ["--home", str(home), "search", "retrieval", "--json"])
     assert found.exit_code == 0, found.output
     assert "2501.04321" in found.stdout
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(clean_listings, min_size=1, max_size=5, unique_by=lambda r: r["id"].split("v")[0]),
+    st.sampled_from(["lines", "array"]),
+    st.sampled_from([b"", b"\xef\xbb\xbf"]),
+    st.sampled_from([b"\n", b"\r\n"]),
+    st.booleans(),
+)
+@example([{"id": "2501.00001", "title": "A paper", "authors": []}], "lines", b"\xef\xbb\xbf", b"\n", False)  # BOM
+def test_every_clean_listing_is_stored(
+    listings: list[dict[str, object]],
+    layout: str,
+    bom: bytes,
+    newline: bytes,
+    gz: bool,
+) -> None:
+    """Valid records are never lost to how the file is written: JSON lines or an array, a UTF-8 byte-order
+    mark (Windows tools write one), CRLF, gzip."""
+    rows = [orjson.dumps(listing) for listing in listings]
+    data = bom + (newline.join(rows) if layout == "lines" else b"[" + (b"," + newline).join(rows) + b"]")
+    name = "day.jsonl" if layout == "lines" else "day.json"
+    with tempfile.TemporaryDirectory() as folder:  # a fresh store: nothing earlier may outrank these records
+        path = Path(folder) / f"{name}{'.gz' if gz else ''}"
+        path.write_bytes(gzip.compress(data) if gz else data)
+        store = Store.open(f"sqlite:///{folder}/store.db")
+        try:
+            report = ingest(store, str(path))
+            assert (report.added, report.rejections) == (len(listings), [])
+            for listing in listings:
+                assert store.get(str(listing["id"]).split("v")[0]).title == " ".join(str(listing["title"]).split())
+        finally:
+            store.close()

@@ -36,6 +36,7 @@ SOURCES: dict[str, type[Source]] = {
 
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 1 << 16
+UTF8_BOM = b"\xef\xbb\xbf"
 
 # Errors a damaged file raises while it is being read; they become one SourceError with the file name.
 READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError)
@@ -74,9 +75,19 @@ def open_input(path: Path) -> Iterator[BinaryIO]:
         else:
             raw.seek(0)
             stream = io.BufferedReader(raw, HEAD_BYTES)
+        _skip_bom(stream)
         yield stream
     finally:
         raw.close()
+
+
+def _skip_bom(stream: BinaryIO) -> None:
+    """Drop a UTF-8 byte-order mark (Windows tools write one): no format needs it, and JSON is unreadable with it."""
+    try:
+        if stream.peek(len(UTF8_BOM))[: len(UTF8_BOM)] == UTF8_BOM:  # type: ignore[attr-defined]
+            stream.read(len(UTF8_BOM))
+    except READ_ERRORS:
+        pass  # a damaged gzip: head_of reports it
 
 
 def head_of(stream: BinaryIO, origin: str) -> bytes:
