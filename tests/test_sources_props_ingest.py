@@ -183,7 +183,7 @@ def test_cli_stats_and_search_after_hostile_files(tmp_path: Path) -> None:
     assert "2501.04321" in found.stdout
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)  # a fresh store per example
 @given(
     st.lists(clean_listings, min_size=1, max_size=5, unique_by=lambda r: r["id"].split("v")[0]),
     st.sampled_from(["lines", "array"]),
