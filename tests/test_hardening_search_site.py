@@ -93,7 +93,7 @@ def test_search_answers_while_another_process_holds_the_index_lock(home: Setting
     store = Store.open(home.store_url)
     with store.write() as w:  # a cron ingest wrote papers and is indexing them, holding the lock
         w.insert([Paper(id="t:late-arrival", title="Zeppelin navigation for parcels", announced=date(2026, 7, 2))])
-    with TestClient(create_app(home, store)) as client, index_lock(home.index_dir / "keyword"):
+    with index_lock(home.index_dir / "keyword"), TestClient(create_app(home, store)) as client:
         first = _get_in_thread(client, "/api/papers/search", q="diffusion")
         assert first["returned"], "the request waited for the index lock"
         assert first["status"] == 200 and first["body"]["items"]  # type: ignore[index]
@@ -143,10 +143,11 @@ def test_site_reports_and_rebuilds_a_damaged_index_without_a_500(home: Settings)
     _damage(home.index_dir / "keyword")
     words = _words(store)
     paper_id = next(iter(store.iter_papers())).id
+    held = index_lock(home.index_dir / "keyword")
+    held.__enter__()  # taken before the site starts: its rebuild then waits, so we observe the site meanwhile
     with TestClient(create_app(home, store), raise_server_exceptions=False) as client:
         site = client.app.state.site  # type: ignore[attr-defined]
-        with index_lock(home.index_dir / "keyword"):  # the rebuild waits: observe the site meanwhile
-            site.search  # noqa: B018 - opens the (damaged) index in the background thread
+        try:
             health = _get_in_thread(client, "/healthz")
             for _ in range(200):  # the worker verifies the files right after opening them
                 if health["status"] == 503:
@@ -165,6 +166,8 @@ def test_site_reports_and_rebuilds_a_damaged_index_without_a_500(home: Settings)
             assert statuses <= {200, 503}
             assert client.get(f"/papers/{paper_id}").status_code == 200
             assert client.get("/search", params={"q": words[0]}).status_code in {200, 503}
+        finally:
+            held.__exit__(None, None, None)
         assert site.sync_index(GENEROUS)
         assert client.get("/healthz").json()["status"] == "ok"
         for word in words[:400]:

@@ -113,19 +113,32 @@ FOOTER_MAGIC = 1337  # tantivy's footer: JSON {"version": ..., "crc": CRC-32}, i
 
 
 def _check_footer(path: Path) -> str | None:
-    """Why `path` fails its tantivy checksum, or None (also None for a footer this version does not know)."""
-    data = path.read_bytes()
-    if len(data) < 8 or int.from_bytes(data[-4:], "little") != FOOTER_MAGIC:
-        return f"{path.name}: no tantivy footer (truncated or overwritten)"
-    length = int.from_bytes(data[-8:-4], "little")
-    if length > len(data) - 8:
-        return f"{path.name}: footer length out of range"
-    try:
-        footer = json.loads(data[-8 - length : -8])
-        expected = int(footer["crc"])
-    except (ValueError, KeyError, TypeError):
-        return f"{path.name}: unreadable footer"
-    if zlib.crc32(memoryview(data)[: -8 - length]) != expected:
+    """Why `path` fails its tantivy checksum, or None. Streams the file: segments of a big index are
+    hundreds of MB, and this runs beside a serving process."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, 2)
+        if size < 8:
+            return f"{path.name}: no tantivy footer (truncated)"
+        handle.seek(size - 8)
+        tail = handle.read(8)
+        length = int.from_bytes(tail[:4], "little")
+        if int.from_bytes(tail[4:], "little") != FOOTER_MAGIC or length > size - 8:
+            return f"{path.name}: no tantivy footer (truncated or overwritten)"
+        body = size - 8 - length
+        handle.seek(body)
+        try:
+            expected = int(json.loads(handle.read(length))["crc"])
+        except (ValueError, KeyError, TypeError):
+            return f"{path.name}: unreadable footer"
+        handle.seek(0)
+        crc, left = 0, body
+        while left:
+            chunk = handle.read(min(left, 1 << 23))
+            if not chunk:
+                return f"{path.name}: shorter than its footer says"
+            crc = zlib.crc32(chunk, crc)
+            left -= len(chunk)
+    if crc != expected:
         return f"{path.name}: checksum mismatch (the file was damaged)"
     return None
 
