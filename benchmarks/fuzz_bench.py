@@ -21,6 +21,7 @@ import random
 import sys
 import tempfile
 import time
+import traceback
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -70,8 +71,11 @@ class Tally:
             entry = into.setdefault(key, {"count": 0, "run": run})
             entry["count"] += 1
             if "example" not in entry:
-                entry["example"] = case.as_curl_command()
+                entry["example"] = case.as_curl_command()  # Schemathesis masks "auth"-like values: see `sent`
+                entry["sent"] = repr({"path": case.path_parameters, "query": case.query, "body": case.body})[:2000]
                 entry["message"] = str(getattr(failure, "message", failure))[:400]
+                if not isinstance(failure, (AssertionError, requests.RequestException)):  # the app's own exception
+                    entry["traceback"] = "".join(traceback.format_exception(failure))[-3000:]
 
 
 def run(site: FuzzSite, examples: int, seed: int, signed_in: bool, advisory: bool, tally: Tally) -> None:
@@ -159,7 +163,9 @@ def main() -> None:
         print(f"\n{len(found)} distinct {name}")
         for (op, title, status), entry in sorted(found.items()):
             print(f"- {op} [{title}] {status} x{entry['count']} ({entry['run']})\n  {entry['message']}")
-            print(f"  {entry['example']}")
+            print(f"  {entry['example']}\n  sent: {entry['sent']}")
+            if "traceback" in entry:
+                print("  " + entry["traceback"].replace("\n", "\n  "))
     summary = {
         "seed": seed,
         "backend": backend,

@@ -263,7 +263,19 @@ def aim(site: FuzzSite, case: Case, data: st.DataObject) -> bool:
     if case.path == "/api/subscriptions" and body and data.draw(st.booleans(), label="well-formed topic"):
         body.update(q="diffusion models", category="cs.CV", author="", like=" ".join(site.paper_ids[:2]))
         changed = True
+    query = case.query if isinstance(case.query, dict) else {}
+    for container in (query, body):  # a quarter of the text fields: a value that breaks tokenisers and parsers
+        for key, value in list(container.items()):
+            if isinstance(value, str) and data.draw(st.integers(0, 3), label=f"tricky {key}") == 0:
+                container[key] = data.draw(st.sampled_from(TRICKY), label=key)
+                changed = True
     return changed
+
+
+# valid by the schema, rare from a generator, hard on tokenisers and query parsers: blank, punctuation only,
+# query syntax, zero-width, combining, right-to-left, ligature, dotted capital I, astral plane
+TRICKY = [" ", "\n", "\t ", "-", ",", ".", "*", '"', "'", "()", "a:", ":", "AND", "NOT", "+", "\\", "\u200b"]
+TRICKY += ["\u0301", "\u202e", "\ufb01", "\u0130", "\U0001f600", "a" * 500]
 
 
 def session_kwargs(site: FuzzSite, signed_in: bool) -> dict[str, Any]:
