@@ -31,6 +31,7 @@ from papersift.errors import (
     StoreBusy,
     StoreError,
 )
+from papersift.mail import MailError, MailRejected, UnsafeHeader
 from papersift.settings import Settings
 from papersift.store import Store
 from papersift.store.accounts import UsernameTaken
@@ -56,6 +57,9 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
     AuthRequired: (401, "auth_required"),
     Forbidden: (403, "forbidden"),
     SourceError: (502, "upstream_unavailable"),
+    MailRejected: (422, "address_refused"),  # the SMTP server refused the address for good
+    UnsafeHeader: (422, "invalid_request"),
+    MailError: (502, "mail_unavailable"),  # the SMTP server is down or unreachable: try later
     SearchIndexError: (503, "search_unavailable"),
     StoreError: (503, "store_unavailable"),
 }

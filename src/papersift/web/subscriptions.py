@@ -199,11 +199,12 @@ def unsubscribe(request: Request, site: SiteDep, token: Token) -> Response:
 SUBSCRIPTION_ERRORS: dict[int | str, dict[str, object]] = {
     s: {"model": ErrorBody, "description": d}
     for s, d in [
-        (400, "A damaged or foreign link token, a malformed body, or a confirmation mail that could not be sent"),
+        (400, "A damaged or foreign link token, or a malformed body"),
         (403, "Bad CSRF token"),
         (404, "No such active subscription"),
         (422, "Bad parameter"),
         (429, "Too many requests; the Retry-After header says when to try again"),
+        (502, "The confirmation mail could not be handed to the SMTP server; try again later"),
     ]
 }
 api_router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"], responses=SUBSCRIPTION_ERRORS)
