@@ -423,7 +423,10 @@ class KeywordIndex:
             must.append((tantivy.Occur.Must, tantivy.Query.boolean_query(should)))
         for field, value in (("venue", filters.venue), ("authors", filters.author)):
             if value:
-                words: list[str | tuple[int, str]] = [w for w in value.lower().split() if w]
+                # the field's own analyzer, so "A.B" or "Smith-Jones" filter on the words the index holds
+                words: list[str | tuple[int, str]] = list(_names().analyze(value))
+                if not words:
+                    raise QueryError(f"the {field} filter {value[:40]!r} has no letters or digits to match")
                 must.append(
                     (
                         tantivy.Occur.Must,
