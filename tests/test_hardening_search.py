@@ -4,6 +4,7 @@ papers already stored with dates tantivy cannot represent neither break indexing
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -187,16 +188,35 @@ def test_syntax_still_works_when_it_runs(engine: SearchEngine) -> None:
 # -- the class, not the examples ---------------------------------------------------------------------------
 
 
+names = st.one_of(st.text(max_size=20), tantivy_syntax, st.sampled_from(["", " ", "Smith", "cs.CL", "-", "*"]))
+
+
 @SLOW_OK
-@given(q=queries, start=st.none() | days, end=st.none() | days, sort=st.sampled_from(["relevance", "date"]))
-def test_engine_answers_any_query_and_dates_or_raises_query_error(
-    engine: SearchEngine, q: str, start: date | None, end: date | None, sort: str
+@given(
+    q=queries,
+    start=st.none() | days,
+    end=st.none() | days,
+    sort=st.sampled_from(["relevance", "date"]),
+    venue=names,
+    author=names,
+    category=names,
+)
+def test_engine_answers_any_query_and_filters_or_raises_query_error(
+    engine: SearchEngine,
+    q: str,
+    start: date | None,
+    end: date | None,
+    sort: str,
+    venue: str,
+    author: str,
+    category: str,
 ) -> None:
-    try:
-        engine.search(q, 10, Filters(date_from=start, date_to=end), sort)  # type: ignore[arg-type]
-        engine.keyword.search(q, 10, Filters(date_from=start, date_to=end))
-    except QueryError:
-        pass
+    cats = (category,) if category else ()
+    filters = Filters(date_from=start, date_to=end, categories=cats, venue=venue, author=author)
+    with contextlib.suppress(QueryError):
+        engine.search(q, 10, filters, sort)  # type: ignore[arg-type]
+    with contextlib.suppress(QueryError):
+        engine.keyword.search(q, 10, filters)
 
 
 def _check(r: object, api: bool) -> None:
@@ -208,9 +228,13 @@ def _check(r: object, api: bool) -> None:
 
 
 @SLOW_OK
-@given(q=queries, start=day_params, end=day_params, sort=st.sampled_from(["relevance", "date"]))
-def test_http_search_endpoints_never_5xx(client: TestClient, q: str, start: str, end: str, sort: str) -> None:
-    params = {"q": q, "from": start, "to": end, "sort": sort}
+@given(
+    q=queries, start=day_params, end=day_params, sort=st.sampled_from(["relevance", "date"]), venue=names, author=names
+)
+def test_http_search_endpoints_never_5xx(
+    client: TestClient, q: str, start: str, end: str, sort: str, venue: str, author: str
+) -> None:
+    params = {"q": q, "from": start, "to": end, "sort": sort, "venue": venue, "author": author}
     _check(client.get("/api/papers/search", params=params), api=True)
     _check(client.get("/search", params=params), api=False)
     _check(client.get("/feeds/search.atom", params=params), api=False)
