@@ -165,12 +165,14 @@ class VectorIndex:
             raise ValueError("vector index and slot table disagree")
 
     def _save(self) -> None:
+        """Both files are written aside, then renamed one right after the other: a process killed while
+        writing (a shutdown that outlasts its grace period) leaves the previous pair, which still agree."""
         tmp = self.directory / "hnsw.usearch.tmp"
         self.index.save(str(tmp))
-        tmp.replace(self.directory / "hnsw.usearch")
         slots = self.directory / "slots.tsv.tmp"
         rows = zip(self.ids, self.hashes, self.first.tolist(), self.count.tolist(), strict=True)
         slots.write_text("".join(f"{pid}\t{h}\t{first}\t{n}\n" for pid, h, first, n in rows))
+        tmp.replace(self.directory / "hnsw.usearch")
         slots.replace(self.directory / "slots.tsv")
         self._save_state()
 
