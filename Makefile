@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOME_DIR ?= $(CURDIR)/.papersift
 SAMPLE := src/papersift/data/sample
 
-.PHONY: setup system-deps run test lint typecheck pytest bench-ingest bench-web clean
+.PHONY: setup system-deps run test lint typecheck pytest bench-ingest bench-web bench-soak bench-fuzz clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ bench-ingest: setup
 
 bench-web: setup system-deps
 	$(BIN)/python benchmarks/web_bench.py
+
+bench-soak: setup
+	$(BIN)/python benchmarks/soak_bench.py --chunks 1
+
+bench-fuzz: setup
+	$(BIN)/python benchmarks/fuzz_bench.py
 
 clean:
 	rm -rf $(VENV) .papersift build *.egg-info
