@@ -7,6 +7,7 @@ Domain errors (papersift.errors) become HTTP statuses here, at the edge: the JSO
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import quote, urlsplit
@@ -14,11 +15,13 @@ from urllib.parse import quote, urlsplit
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from papersift.errors import (
@@ -81,14 +84,60 @@ def is_api(request: Request) -> bool:
     return _route_path(request).startswith("/api/")
 
 
-def error_response(request: Request, status: int, code: str, message: str, retry_after: int | None = None) -> Response:
-    """One error shape for the API, one error page for browsers; 429 and 503 say when to come back."""
+# What an error page tells a reader. The domain errors' messages are written for the operator at the CLI
+# (`try papersift search`, store URLs, file paths, errno text); pages show them only for the statuses
+# whose messages are about what the reader sent (a parameter, a taken name) and only when they carry
+# nothing of the operator's.
+READER_MESSAGES = {
+    400: "We could not understand that request.",
+    401: "Please sign in first.",
+    403: "That is not allowed. If you were signing in or voting, reload the page and try again.",
+    404: "We have no page at that address.",
+    405: "That address only takes a form submission: go back and use the button on the page.",
+    409: "That conflicts with something that already exists.",
+    413: "That request was too large.",
+    422: "Some of what you sent was not valid.",
+    429: "Too many attempts: wait a minute, then try again.",
+    500: "Something went wrong on our side. It has been noted; please try again later.",
+    502: "A service we depend on did not answer. Please try again in a few minutes.",
+    503: "The site is busy right now. Please try again in a minute.",
+}
+PAPER_NOT_FOUND = "We have no paper with that id. Searching for its title may find it."
+_READER_SPECIFIC = frozenset({400, 401, 403, 409, 422, 429})  # messages about what the reader sent
+_OPERATOR_TEXT = re.compile(
+    r"papersift |`|://|sqlite|postgres|/home/|/tmp/|/var/|/srv/|errno|traceback|exception|\.py\b", re.IGNORECASE
+)
+
+
+def reader_message(status: int, message: str) -> str:
+    """The message an error page shows for `status`: the specific one only where it was written for readers."""
+    if status in _READER_SPECIFIC and message and len(message) <= 300 and not _OPERATOR_TEXT.search(message):
+        return message
+    if status in READER_MESSAGES:
+        return READER_MESSAGES[status]
+    return READER_MESSAGES[500] if status >= 500 else READER_MESSAGES[400]
+
+
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    retry_after: int | None = None,
+    *,
+    reader: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """One error shape for the API, one error page for browsers (with `reader`'s or a reader's message,
+    never the operator's); 429 and 503 say when to come back."""
     if is_api(request):
         response: Response = JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
     else:
         renderer: Renderer = request.app.state.renderer
-        context = {"status": status, "message": message, "user": None}
+        context = {"status": status, "message": reader or reader_message(status, message), "user": None}
         response = renderer.render(request, "error.html", context, status)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response
@@ -104,7 +153,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.warning("%s %s: %s", request.method, _route_path(request), exc)
         retry_after = getattr(exc, "retry_after", None)
-        return error_response(request, status, code, str(exc), retry_after if status in (429, 503) else None)
+        reader = PAPER_NOT_FOUND if isinstance(exc, PaperNotFound) else None
+        return error_response(
+            request, status, code, str(exc), retry_after if status in (429, 503) else None, reader=reader
+        )
 
     @app.exception_handler(OperationalError)
     async def store_unreachable(request: Request, exc: Exception) -> Response:
@@ -126,12 +178,40 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         message = "no such page" if exc.status_code == 404 else str(exc.detail)
-        return error_response(request, exc.status_code, HTTP_CODES.get(exc.status_code, "error"), message)
+        code = HTTP_CODES.get(exc.status_code, "error")
+        return error_response(request, exc.status_code, code, message, headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, _route_path(request))
         return error_response(request, 500, "internal", "something went wrong on our side; it has been logged")
+
+
+def _refuse_get_on_write_routes(app: FastAPI) -> None:
+    """GET on a route that only takes POST/DELETE answers 405 with `Allow`, even where a GET catch-all
+    (`/papers/{paper_id:path}`) would otherwise read `X/upvote` as a paper id and answer 404."""
+    methods_of: dict[str, set[str]] = {}
+
+    def collect(routes: list[BaseRoute]) -> None:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                methods_of.setdefault(route.path, set()).update(route.methods or ())
+            included = getattr(route, "original_router", None)  # FastAPI ≥ 0.16x keeps included routers whole
+            if included is not None:
+                collect(included.routes)
+
+    collect(app.router.routes)
+    guards: list[BaseRoute] = []
+    for path, methods in methods_of.items():
+        if "GET" in methods:
+            continue
+        allow = ", ".join(sorted(methods))
+
+        async def refuse(request: Request, allow: str = allow) -> Response:
+            raise StarletteHTTPException(405, "method not allowed", headers={"Allow": allow})
+
+        guards.append(Route(path, refuse, methods=["GET"], include_in_schema=False))
+    app.router.routes[:0] = guards
 
 
 def app_from_environment() -> FastAPI:
@@ -141,7 +221,7 @@ def app_from_environment() -> FastAPI:
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     """Build the app over `store` (or the one the settings name, opened and closed with the app)."""
-    from papersift.web import api, feeds, pages, subscriptions
+    from papersift.web import api, docs, feeds, pages, subscriptions
 
     owns_store = store is None
     if store is None:  # a request answers 503 + Retry-After rather than wait out a long writer
@@ -159,7 +239,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         summary="Daily papers, trending, search and paper pages of a self-hosted papersift site.",
         version="1",
         openapi_url="/api/openapi.json",
-        docs_url=None,  # Swagger UI loads from a CDN; the site ships no third-party assets
+        docs_url=None,  # Swagger UI loads from a CDN and the site ships no third-party assets: /docs is ours
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -172,6 +252,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(feeds.router)
     app.include_router(subscriptions.router)
     app.include_router(subscriptions.api_router)
+    app.include_router(docs.router)
+    _refuse_get_on_write_routes(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(
         SessionMiddleware,
