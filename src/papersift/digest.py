@@ -104,7 +104,7 @@ def select_papers(
         papers = author_papers(engine, topic.query, depth, period.start, period.end)
     elif topic.kind == "search":
         filters = Filters(period.start, period.end, topic.categories, topic.venue, topic.author)
-        papers = [h.paper for h in engine.search(topic.query, depth, filters)]
+        papers = [h.paper for h in engine.search(topic.query, depth, filters, match="all")]  # an alert: every word
     else:
         papers = _like(engine, topic.seeds, dates)
     return [p for p in papers if p.id not in exclude and not p.hidden][:limit]

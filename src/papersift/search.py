@@ -18,7 +18,7 @@ import numpy as np
 from papersift.errors import ConfigError, QueryError, SearchIndexError
 from papersift.index.embed import Embedder
 from papersift.index.fusion import rrf, zscore_convex
-from papersift.index.keyword import MAX_QUERY_CHARS, Filters, KeywordIndex
+from papersift.index.keyword import MAX_QUERY_CHARS, Filters, KeywordIndex, Match
 from papersift.index.vectors import VectorIndex
 from papersift.models import Paper
 from papersift.settings import Settings
@@ -32,7 +32,7 @@ Sort = Literal["relevance", "date"]
 
 log = logging.getLogger("papersift.search")
 
-__all__ = ["MAX_LIMIT", "Filters", "SearchEngine", "SearchHit", "Sort"]
+__all__ = ["MAX_LIMIT", "Filters", "Match", "SearchEngine", "SearchHit", "Sort"]
 
 
 @dataclass(slots=True)
@@ -193,30 +193,43 @@ class SearchEngine:
         filters: Filters | None = None,
         sort: Sort = "relevance",
         offset: int = 0,
+        match: Match | None = None,
     ) -> list[list[SearchHit]]:
+        """`match`: "all" lists only papers holding every plain query word (title, abstract or authors),
+        "any" lets ranking weigh partial matches; None is "all" for sort="date", "any" for relevance
+        (see `KeywordIndex.batch_search`). Feeds and digests of a saved search ask for "all"."""
         if not 1 <= limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
         if offset < 0 or offset + limit > MAX_DEPTH:
             raise QueryError(f"offset must be between 0 and {MAX_DEPTH - limit}")
         dense = self.dense  # one reference per call: a background sync may swap it meanwhile
         if sort == "date" or dense is None:
-            ranked = self.keyword.batch_search(queries, limit, filters, sort=sort, offset=offset)
+            ranked = self.keyword.batch_search(queries, limit, filters, sort=sort, offset=offset, match=match)
             return [self._hits(hits, offset) for hits in ranked]
         depth = max(CANDIDATES, offset + limit)
         return [
-            self._hits(self._fuse(dense, query, depth, filters)[offset : offset + limit], offset) for query in queries
+            self._hits(self._fuse(dense, query, depth, filters, match)[offset : offset + limit], offset)
+            for query in queries
         ]
 
     def search(
-        self, query: str, limit: int = 10, filters: Filters | None = None, sort: Sort = "relevance", offset: int = 0
+        self,
+        query: str,
+        limit: int = 10,
+        filters: Filters | None = None,
+        sort: Sort = "relevance",
+        offset: int = 0,
+        match: Match | None = None,
     ) -> list[SearchHit]:
-        return self.batch_search([query], limit, filters, sort, offset)[0]
+        return self.batch_search([query], limit, filters, sort, offset, match)[0]
 
-    def _fuse(self, index: VectorIndex, query: str, depth: int, filters: Filters | None) -> list[tuple[str, float]]:
+    def _fuse(
+        self, index: VectorIndex, query: str, depth: int, filters: Filters | None, match: Match | None = None
+    ) -> list[tuple[str, float]]:
         # BM25 runs in a worker thread while this one embeds the query and walks the HNSW graph: tantivy
         # releases the GIL, so at 1M papers the query costs max(BM25, embed + HNSW) instead of their sum
         # (p50 13.8-14.7 ms instead of 18.9-21.3 ms on two cores, measured alternately by the latency benchmark)
-        lexical = _KEYWORD_POOL.submit(self.keyword.search, query, depth, filters)
+        lexical = _KEYWORD_POOL.submit(self.keyword.search, query, depth, filters, match)
         text = " ".join(query.split())[:MAX_QUERY_CHARS]
         try:
             vector = index.embedder.embed_query(text)
@@ -226,6 +239,9 @@ class SearchEngine:
         if filters:
             found = self.store.get_many([pid for pid, _ in dense])
             dense = [(pid, s) for pid, s in dense if pid in found and matches(found[pid], filters)][:depth]
+        if match == "all":  # a dense neighbour must hold every query word too
+            holding = self.keyword.matching(query, [pid for pid, _ in dense])
+            dense = [(pid, s) for pid, s in dense if pid in holding]
         return self.combine(index, vector, bm25, dense)
 
     def combine(

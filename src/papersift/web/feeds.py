@@ -70,10 +70,11 @@ def search(
     date_to: Annotated[str, Query(alias="to", max_length=10)] = "",
     sort: Sort = "date",
 ) -> Response:
-    """A saved search as a feed: newest matches first by default, so new papers show up on top."""
+    """A saved search as a feed: newest matches first by default, so new papers show up on top. Only
+    papers holding every query word are listed, whichever the order (a Scholar-style alert)."""
     cats = tuple(c for c in (category or []) if c)
     filters = Filters(parse_day(date_from, "from"), parse_day(date_to, "to"), cats, venue, author)
-    hits = site.search.search(q, ITEMS, filters, sort)
+    hits = site.search.search(q, ITEMS, filters, sort, match="all")
     page = "/search?" + str(request.url.query)
     return _respond(request, site, fmt, f"search “{q}”", page, [h.paper for h in hits])
 
