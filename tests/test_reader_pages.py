@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from papersift import cli
 from papersift.errors import (
     PaperNotFound,
     QueryError,
@@ -37,7 +38,10 @@ from papersift.web import api, create_app, docs, feeds, pages, subscriptions
 from .conftest import SAMPLE
 
 # what a reader must never be shown: CLI commands, store URLs, operator paths, errno text, stack traces
-OPERATOR_TEXT = re.compile(r"papersift [a-z]|sqlite:///|postgresql|/home/|/tmp/|errno|traceback", re.IGNORECASE)
+COMMANDS = "|".join(sorted(cli.main.commands))  # type: ignore[attr-defined]
+OPERATOR_TEXT = re.compile(
+    rf"`papersift|papersift (?:{COMMANDS})\b|sqlite:///|postgresql|/home/|/tmp/|errno|traceback", re.IGNORECASE
+)
 OPERATOR_FRAGMENTS = [
     "try `papersift search` to find it",
     "run `papersift index --rebuild`",
@@ -393,3 +397,46 @@ def test_header_and_keyboard_help_at_phone_and_desktop_widths(
         page.screenshot(path=f"/tmp/h1_{name}_signed_in.png")
     finally:
         context.close()
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on: connecting is refused (errno 111)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)
+
+
+def test_forms_whose_service_is_down_speak_to_readers(store: Store, tmp_path: Path) -> None:
+    port = _closed_port()
+    settings = Settings(
+        home=tmp_path,
+        secret_key="reader-secret",
+        arxiv_api_url=f"http://127.0.0.1:{port}/api/query",
+        arxiv_api_delay=0,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_security="none",
+        smtp_from="papersift <papers@example.org>",
+    )
+    with TestClient(create_app(settings, store), raise_server_exceptions=False) as c:
+        csrf = _csrf(c.get("/signup").text)
+        signed = c.post("/signup", data={"username": "submitter", "password": "a long password", "csrf_token": csrf})
+        assert signed.status_code in (200, 303)
+        csrf = _csrf(c.get("/submit").text)
+        page = c.post("/submit", data={"arxiv": "2501.00001", "csrf_token": csrf})
+        assert page.status_code == 502
+        _reader_page(page.text)
+        assert str(port) not in page.text and "A service we depend on did not answer" in page.text
+
+        csrf = _csrf(c.get("/subscribe").text)
+        form = {"email": "reader@example.org", "kind": "search", "q": "diffusion", "csrf_token": csrf}
+        page = c.post("/subscribe", data=form)
+        assert page.status_code == 422
+        _reader_page(page.text)
+        assert str(port) not in page.text and "A service we depend on did not answer" in page.text

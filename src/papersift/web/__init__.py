@@ -109,6 +109,13 @@ _OPERATOR_TEXT = re.compile(
 )
 
 
+def for_reader(status: int, message: str) -> str:
+    """`message` for a form that failed with `status`, unless it carries the operator's text."""
+    if message and len(message) <= 300 and not _OPERATOR_TEXT.search(message):
+        return message
+    return reader_message(status, "")
+
+
 def reader_message(status: int, message: str) -> str:
     """The message an error page shows for `status`: the specific one only where it was written for readers."""
     if status in _READER_SPECIFIC and message and len(message) <= 300 and not _OPERATOR_TEXT.search(message):

@@ -21,7 +21,7 @@ from papersift.errors import PapersiftError, QueryError, RateLimited, SourceErro
 from papersift.export import bibtex_entry
 from papersift.search import Filters
 from papersift.submit import submit_arxiv
-from papersift.web import auth
+from papersift.web import auth, for_reader
 from papersift.web.api import SiteDep, parse_day, visible_paper
 from papersift.web.page_cache import PageCache
 from papersift.web.render import Renderer, query_terms
@@ -229,7 +229,8 @@ def submit(request: Request, site: SiteDep, arxiv: FormText = "", csrf_token: Fo
         result = submit_arxiv(site.store, site.settings, arxiv)
     except (QueryError, SourceError) as exc:
         status = 422 if isinstance(exc, QueryError) else 502
-        return render(request, site, "submit.html", status_code=status, message=str(exc), value=arxiv)
+        message = for_reader(status, str(exc))  # not the fetch's URL or errno text
+        return render(request, site, "submit.html", status_code=status, message=message, value=arxiv)
     if result.added:
         site.accounts.record_submission(user.id, result.paper.id)
         site.changed()  # the index thread syncs it; the request does not wait

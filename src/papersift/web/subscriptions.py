@@ -34,7 +34,7 @@ from papersift.store.subscriptions import (
     Topic,
     check_text,
 )
-from papersift.web import auth
+from papersift.web import auth, for_reader
 from papersift.web.api import ErrorBody, SiteDep
 from papersift.web.pages import render
 from papersift.web.ratelimit import client_ip, limiter_for
@@ -121,7 +121,8 @@ def subscribe(
         raise  # 429 with Retry-After, not a form error
     except PapersiftError as exc:
         form = {k: ("" if isinstance(v, str) and not _is_plain(v) else v) for k, v in form.items()}
-        context = {"mode": "form", "form": form, "kinds": KINDS, "frequencies": FREQUENCIES, "message": str(exc)}
+        context = {"mode": "form", "form": form, "kinds": KINDS, "frequencies": FREQUENCIES}
+        context["message"] = for_reader(422 if isinstance(exc, QueryError) else 502, str(exc))  # no SMTP address, errno
         return render(request, site, "subscribe.html", status_code=422, **context)
     return render(request, site, "subscribe.html", mode="sent", email=email.strip())
 
