@@ -412,6 +412,12 @@ def _csrf(html: str) -> str:
     return found.group(1)
 
 
+def _alert(html: str) -> str:
+    found = re.search(r'class="alert"[^>]*>([^<]*)<', html)
+    assert found is not None
+    return found.group(1)
+
+
 def test_forms_whose_service_is_down_speak_to_readers(store: Store, tmp_path: Path) -> None:
     port = _closed_port()
     settings = Settings(
@@ -432,11 +438,13 @@ def test_forms_whose_service_is_down_speak_to_readers(store: Store, tmp_path: Pa
         page = c.post("/submit", data={"arxiv": "2501.00001", "csrf_token": csrf})
         assert page.status_code == 502
         _reader_page(page.text)
-        assert str(port) not in page.text and "A service we depend on did not answer" in page.text
+        alert = _alert(page.text)
+        assert str(port) not in alert and "could not fetch 2501.00001 from arXiv; check the network" in alert
 
         csrf = _csrf(c.get("/subscribe").text)
         form = {"email": "reader@example.org", "kind": "search", "q": "diffusion", "csrf_token": csrf}
         page = c.post("/subscribe", data=form)
         assert page.status_code == 422
         _reader_page(page.text)
-        assert str(port) not in page.text and "A service we depend on did not answer" in page.text
+        alert = _alert(page.text)
+        assert str(port) not in alert and "reader@example.org: cannot send" in alert

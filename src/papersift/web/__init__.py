@@ -104,22 +104,32 @@ READER_MESSAGES = {
 }
 PAPER_NOT_FOUND = "We have no paper with that id. Searching for its title may find it."
 _READER_SPECIFIC = frozenset({400, 401, 403, 409, 422, 429})  # messages about what the reader sent
-_OPERATOR_TEXT = re.compile(
-    r"papersift |`|://|sqlite|postgres|/home/|/tmp/|/var/|/srv/|errno|traceback|exception|\.py\b", re.IGNORECASE
+_OPERATOR_TEXT = re.compile(  # an arXiv link is an example for the reader (`paste https://arxiv.org/abs/...`)
+    r"papersift |`|://(?!arxiv\.org/)|sqlite|postgres|/home/|/tmp/|/var/|/srv/|errno|traceback|exception|\.py\b",
+    re.IGNORECASE,
 )
+_ASIDE = re.compile(r"\s*\([^()]*\)")  # "could not fetch X from arXiv (<URL>: [Errno 111] ...); check the network"
+
+
+def _readable(message: str) -> str | None:
+    """`message` without the parenthesised asides that carry the operator's text, or None if it still does."""
+    if not message or len(message) > 600:
+        return None
+    if _OPERATOR_TEXT.search(message):
+        message = _ASIDE.sub(lambda m: "" if _OPERATOR_TEXT.search(m.group(0)) else m.group(0), message)
+    return message if len(message) <= 300 and not _OPERATOR_TEXT.search(message) else None
 
 
 def for_reader(status: int, message: str) -> str:
     """`message` for a form that failed with `status`, unless it carries the operator's text."""
-    if message and len(message) <= 300 and not _OPERATOR_TEXT.search(message):
-        return message
-    return reader_message(status, "")
+    return _readable(message) or reader_message(status, "")
 
 
 def reader_message(status: int, message: str) -> str:
     """The message an error page shows for `status`: the specific one only where it was written for readers."""
-    if status in _READER_SPECIFIC and message and len(message) <= 300 and not _OPERATOR_TEXT.search(message):
-        return message
+    readable = _readable(message) if status in _READER_SPECIFIC else None
+    if readable:
+        return readable
     if status in READER_MESSAGES:
         return READER_MESSAGES[status]
     return READER_MESSAGES[500] if status >= 500 else READER_MESSAGES[400]
