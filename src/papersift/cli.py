@@ -270,6 +270,7 @@ def stats(obj: Context, as_json: bool) -> None:
         return
     click.echo(f"papers:        {figures['papers']:,} ({figures['with_abstract']:,} with abstracts)")
     click.echo(f"featured:      {figures['featured']:,}")
+    click.echo(f"with code:     {figures['with_code']:,} (a code or project link in the abstract or comment)")
     click.echo(f"published:     {figures['published_from']} .. {figures['published_to']}")
     click.echo("by source:     " + ", ".join(f"{k} {v:,}" for k, v in figures["by_source"].items()))
     click.echo("categories:    " + ", ".join(f"{k} {v:,}" for k, v in figures["top_categories"].items()))
@@ -304,6 +305,8 @@ def show(obj: Context, paper_id: str, as_json: bool) -> None:
         click.echo(f"featured {paper.featured}, {paper.upvotes} upvotes")
     if paper.abs_url:
         click.echo(paper.abs_url)
+    if paper.code_url:
+        click.echo(f"code: {paper.code_url}")
     click.echo()
     click.echo(click.wrap_text(paper.abstract or "(no abstract)", width=100))
 
@@ -326,6 +329,7 @@ def _parse_day(value: str | None, name: str) -> date | None:
 @click.option("--category", "-c", multiple=True, help="Only these arXiv categories (any of them).")
 @click.option("--venue", default="", help="Only papers from this venue.")
 @click.option("--author", default="", help="Only papers with this author (surname or full name).")
+@click.option("--has-code", is_flag=True, help="Only papers with a code or project link.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def search(
@@ -337,6 +341,7 @@ def search(
     category: tuple[str, ...],
     venue: str,
     author: str,
+    has_code: bool,
     sort: str,
     as_json: bool,
 ) -> None:
@@ -347,6 +352,7 @@ def search(
         categories=category,
         venue=venue,
         author=author,
+        has_code=has_code,
     )
     with _errors():
         engine = SearchEngine.open(obj.store, obj.settings, embed=False)

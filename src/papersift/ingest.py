@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, StatementError
 
-from papersift import sources, validate
+from papersift import code_links, sources, validate
 from papersift.errors import RecordError, SourceError, StoreError
 from papersift.models import CONTENT_FIELDS, IngestReport, Paper, Rejected
 from papersift.sources import ParsedRecord, http
@@ -73,6 +73,7 @@ def merge(old: Paper, new: Paper) -> Paper:
     merged.featured = _earliest(old.featured, new.featured)
     merged.upvotes = max(old.upvotes, new.upvotes)
     merged.first_seen, merged.rev, merged.hidden = old.first_seen, old.rev, old.hidden
+    merged.code_url = code_links.extract(merged.abstract, merged.comment)  # its text may mix both records
     return merged
 
 

@@ -61,6 +61,9 @@ class Paper:
     abs_url: str = ""
     pdf_url: str = ""
     upvotes: int = 0
+    # code or project link read from abstract and comment (`papersift.code_links`): derived, so not in
+    # CONTENT_FIELDS (the hash already covers what it comes from); set by validate and kept by merge
+    code_url: str = ""
     # bookkeeping, set by the store
     first_seen: datetime | None = None
     rev: int = 0

@@ -51,6 +51,8 @@ def matches(paper: Paper, filters: Filters) -> bool:
         return False
     if filters.categories and not set(filters.categories) & set(paper.categories):
         return False
+    if filters.has_code and not paper.code_url:
+        return False
     if filters.venue and filters.venue.lower() not in paper.venue.lower():
         return False
     return not (filters.author and not any(filters.author.lower() in a.lower() for a in paper.authors))

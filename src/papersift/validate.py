@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from papersift import code_links
 from papersift.models import Paper, Rejected
 from papersift.urls import MAX_URL_CHARS, safe_url
 
@@ -254,4 +255,5 @@ def _check_values(paper: Paper, today: date, notes: list[str]) -> Accepted:
     paper.upvotes = _count(paper.upvotes, notes)
     paper.abs_url = _url(paper, "abs_url", notes)
     paper.pdf_url = _url(paper, "pdf_url", notes)
+    paper.code_url = code_links.extract(paper.abstract, paper.comment)
     return Accepted(paper, tuple(f"{paper.id}: {note}" for note in notes))

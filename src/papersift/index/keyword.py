@@ -25,7 +25,7 @@ from papersift.index.lock import belongs_to, index_lock, newer_state
 from papersift.models import Paper
 from papersift.store import Store
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: has_code
 ANALYZER = "en_sift"
 NAME_ANALYZER = "name_sift"
 # BM25 runs over title + abstract as one field ("body", as in BEIR's BM25 baselines) with the title
@@ -55,9 +55,10 @@ class Filters:
     categories: tuple[str, ...] = ()
     venue: str = ""
     author: str = ""
+    has_code: bool = False  # only papers with a code or project link (`Paper.code_url`)
 
     def __bool__(self) -> bool:
-        return bool(self.date_from or self.date_to or self.categories or self.venue or self.author)
+        return bool(self.date_from or self.date_to or self.categories or self.venue or self.author or self.has_code)
 
 
 def _schema() -> tantivy.Schema:
@@ -69,6 +70,7 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("categories", stored=False, tokenizer_name="raw")
     builder.add_text_field("venue", stored=False, tokenizer_name=NAME_ANALYZER)
     builder.add_date_field("date", stored=False, indexed=True, fast=True)
+    builder.add_text_field("has_code", stored=False, tokenizer_name="raw")  # "1" when the paper has a code link
     return builder.build()
 
 
@@ -291,6 +293,8 @@ class KeywordIndex:
             doc.add_text("categories", category)
         if paper.venue:
             doc.add_text("venue", paper.venue)
+        if paper.code_url:
+            doc.add_text("has_code", "1")
         if paper.date and INDEXABLE_DAYS[0] <= paper.date <= INDEXABLE_DAYS[1]:
             doc.add_date("date", _as_datetime(paper.date))  # tantivy's dates are i64 nanoseconds: 1677-2262
         return doc
@@ -455,6 +459,8 @@ class KeywordIndex:
                     ),
                 )
             )
+        if filters.has_code:
+            must.append((tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "has_code", "1")))
         if filters.categories:
             should = [
                 (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "categories", c))

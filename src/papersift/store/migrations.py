@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     func,
     insert,
     inspect,
@@ -244,6 +245,46 @@ def _m006_clean_records(conn: Connection) -> None:
         conn.execute(update(papers).where(where).values({column.name: value, "rev": rev}))
 
 
+_BACKFILL_BATCH = 1000
+
+
+def _m007_code_links(conn: Connection) -> None:
+    """A code or project link per paper (`papersift.code_links`), read from the abstract and comment of
+    the papers already stored, in batches of ids; rows that get one take a new revision so the indexes
+    re-read them. Uses the extractor as it is when the migration runs (it is deterministic on the text)."""
+    from papersift.code_links import MARKERS, extract
+
+    conn.exec_driver_sql("ALTER TABLE papers ADD COLUMN code_url TEXT NOT NULL DEFAULT ''")
+    md = MetaData()
+    md.reflect(conn, only=["papers", "meta"])
+    papers, meta = md.tables["papers"], md.tables["meta"]
+    text = func.lower(papers.c.abstract + " " + papers.c.comment)
+    maybe = or_(*(text.like(f"%{marker}%") for marker in MARKERS))
+    rev: int | None = None
+    after = ""
+    while True:
+        rows = conn.execute(
+            select(papers.c.id, papers.c.abstract, papers.c.comment)
+            .where(papers.c.id > after, maybe)
+            .order_by(papers.c.id)
+            .limit(_BACKFILL_BATCH)
+        ).all()
+        if not rows:
+            return
+        after = rows[-1].id
+        found = [(row.id, extract(row.abstract, row.comment)) for row in rows]
+        found = [(pid, url) for pid, url in found if url]
+        if not found:
+            continue
+        if rev is None:
+            conn.execute(update(meta).where(meta.c.key == "rev").values(value=meta.c.value + 1))
+            rev = int(conn.execute(select(meta.c.value).where(meta.c.key == "rev")).scalar_one())
+        conn.execute(
+            update(papers).where(papers.c.id == bindparam("pid")).values(code_url=bindparam("url"), rev=rev),
+            [{"pid": pid, "url": url} for pid, url in found],
+        )
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "papers", _m001_papers),
     (2, "accounts", _m002_accounts),
@@ -251,6 +292,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (4, "votes revision", _m004_votes_revision),
     (5, "hardening", _m005_hardening),
     (6, "clean records", _m006_clean_records),
+    (7, "code links", _m007_code_links),
 ]
 
 

@@ -188,10 +188,12 @@ class Store:
             ).all()
             with_abstract = conn.execute(select(func.count()).where(p.c.abstract != "")).scalar_one()
             featured = conn.execute(select(func.count()).where(p.c.featured.is_not(None))).scalar_one()
+            with_code = conn.execute(select(func.count()).where(p.c.code_url != "")).scalar_one()
         return {
             "papers": int(total),
             "with_abstract": int(with_abstract),
             "featured": int(featured),
+            "with_code": int(with_code),
             "published_from": _iso(first),
             "published_to": _iso(last),
             "by_source": {str(k): int(v) for k, v in by_source.items()},

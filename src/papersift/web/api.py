@@ -73,6 +73,7 @@ class PaperOut(BaseModel):
     comment: str
     abs_url: str
     pdf_url: str
+    code_url: str = Field(description="Code or project link found in the abstract or comment, or ''")
     first_seen: datetime | None
     source_upvotes: int = Field(description="Upvotes from the source (e.g. Hugging Face)")
     local_votes: int = Field(description="Upvotes cast on this site")
@@ -230,12 +231,18 @@ def search(
     category: Annotated[str, Query(max_length=32)] = "",
     venue: Annotated[str, Query(max_length=128)] = "",
     author: Annotated[str, Query(max_length=128)] = "",
+    has_code: Annotated[bool, Query(description="Only papers with a code or project link")] = False,
     sort: Literal["relevance", "date"] = "relevance",
     limit: Limit = 20,
     offset: Annotated[int, Query(ge=0, le=1000)] = 0,
 ) -> PaperList:
     filters = Filters(
-        parse_day(date_from, "from"), parse_day(date_to, "to"), (category,) if category else (), venue, author
+        parse_day(date_from, "from"),
+        parse_day(date_to, "to"),
+        (category,) if category else (),
+        venue,
+        author,
+        has_code=has_code,
     )
     hits = site.search.search(q, limit, filters, sort, offset)
     return _list(request, site, [h.paper for h in hits], limit, offset)

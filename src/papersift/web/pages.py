@@ -143,14 +143,26 @@ def search(
     date_to: Annotated[str, Query(alias="to", max_length=10)] = "",
     category: Short = "",
     venue: Annotated[str, Query(max_length=128)] = "",
+    has_code: bool = False,
     sort: Literal["relevance", "date"] = "relevance",
     page: Annotated[int, Query(ge=1, le=50)] = 1,
 ) -> Response:
-    form = {"from": date_from, "to": date_to, "category": category, "venue": venue, "sort": sort}
+    form = {
+        "from": date_from,
+        "to": date_to,
+        "category": category,
+        "venue": venue,
+        "has_code": "1" if has_code else "",
+        "sort": sort,
+    }
     items: list[feed.FeedItem] = []
     if q.strip():
         filters = Filters(
-            parse_day(date_from, "from"), parse_day(date_to, "to"), (category,) if category else (), venue
+            parse_day(date_from, "from"),
+            parse_day(date_to, "to"),
+            (category,) if category else (),
+            venue,
+            has_code=has_code,
         )
         hits = site.search.search(q, SEARCH_PER_PAGE, filters, sort, (page - 1) * SEARCH_PER_PAGE)
         counts = site.accounts.counts([h.paper.id for h in hits])
