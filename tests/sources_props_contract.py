@@ -21,6 +21,7 @@ from papersift.errors import SourceError
 from papersift.ids import is_arxiv_id
 from papersift.models import Paper, Rejected
 from papersift.sources.base import ParsedRecord, Source
+from papersift.sources.mapping import _NULLS as NULL_WORDS
 from papersift.sources.mapping import ALIASES
 
 _TEXT_FIELDS = ("abstract", "source", "source_id", "doi", "venue", "comment", "abs_url", "pdf_url")
@@ -192,8 +193,12 @@ def usually(good: st.SearchStrategy[Any], odd: st.SearchStrategy[Any] = json_val
 
 
 # values a real record holds
+# a title is good when some letter or digit survives and it is not a spreadsheet's word for "nothing"
+# ("NULL", "n/a", "-": the keyed sources read those as an empty cell, by design)
 good_titles = st.one_of(
-    st.text(st.characters(categories=("L", "N", "P", "Zs")), min_size=1, max_size=80),
+    st.text(st.characters(categories=("L", "N", "P", "Zs")), min_size=1, max_size=80).filter(
+        lambda t: any(ch.isalnum() for ch in t) and t.strip().lower() not in NULL_WORDS
+    ),
     st.sampled_from(["Attention Is All You Need", "On $\\mathcal{O}(n)$ {\\'E}coles", "Über Ψ-Räume: 𝔽ℚ"]),
 )
 good_names = st.one_of(
