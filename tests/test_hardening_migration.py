@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import MetaData, insert, inspect, select
 
@@ -70,3 +73,30 @@ def test_opening_a_current_store_writes_nothing(store_url: str) -> None:
         assert sorted(applied) == [n for n, _, _ in migrations.MIGRATIONS]
     finally:
         store.close()
+
+
+def _open_at_barrier(url: str, barrier: Any, results: Any) -> None:
+    barrier.wait()
+    try:
+        Store.open(url).close()
+        results.put("ok")
+    except Exception as exc:  # reported to the parent, which asserts on it
+        results.put(repr(exc))
+
+
+def test_processes_creating_one_new_sqlite_store_at_once_all_open_it(tmp_path: Path) -> None:
+    """Two ingests (or a server and an ingest) started together on a new home: SQLite refused the WAL
+    switch of one of them at once, "database is locked", though nobody held the store for long."""
+    context = multiprocessing.get_context("fork")
+    failures = []
+    for round_ in range(40):
+        url = f"sqlite:///{tmp_path / f'r{round_}' / 'store.db'}"
+        barrier, results = context.Barrier(4), context.Queue()
+        workers = [context.Process(target=_open_at_barrier, args=(url, barrier, results)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        outcomes = [results.get(timeout=120) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=60)
+        failures += [outcome for outcome in outcomes if outcome != "ok"]
+    assert not failures, failures[:3]

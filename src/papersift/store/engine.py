@@ -9,6 +9,8 @@ the store raises `StoreBusy`, which the web answers with 503 + Retry-After and t
 from __future__ import annotations
 
 import re
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,23 @@ def _postgresql_engine(url: str, busy_timeout: float) -> Engine:
     return engine
 
 
+def _enable_wal(cur: Any, busy_timeout: float) -> None:
+    """Switch to WAL, retrying while others open the same new file. Two processes creating a store at once
+    both try to change its journal mode; SQLite refuses one of them at once ("database is locked") without
+    calling the busy handler, since waiting could deadlock (4 processes at a barrier: 12 of 200 rounds)."""
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+
 def _sqlite_engine(url: str, database: str | None, busy_timeout: float) -> Engine:
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +126,7 @@ def _sqlite_engine(url: str, database: str | None, busy_timeout: float) -> Engin
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN itself
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(cur, busy_timeout)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={max(1, int(busy_timeout * 1000))}")
