@@ -14,7 +14,6 @@ subscription token replaces them: otherwise every call past the router would be 
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,6 +47,8 @@ from papersift.store.subscriptions import Subscriptions, Topic
 from papersift.web import create_app
 from papersift.web.api import ErrorBody
 from papersift.web.auth import site_secret
+
+from .pgserver import free_port
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parent / "src" / "papersift" / "data" / "sample"
@@ -110,12 +111,6 @@ class _Inbox:
         return "250 Message accepted for delivery"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _arxiv_stand_in() -> Iterator[str]:
     """A loopback HTTP server answering every arXiv API query with one real recorded answer."""
@@ -174,7 +169,7 @@ def fuzz_site(home: Path, database_url: str = "") -> Iterator[FuzzSite]:
     """A site over a real store (SQLite in `home`, or `database_url`) holding the bundled sample, real SMTP,
     the arXiv stand-in."""
     inbox = _Inbox()
-    smtp_port = _free_port()
+    smtp_port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     try:

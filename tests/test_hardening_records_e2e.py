@@ -3,21 +3,18 @@ that paper, not POST (with the CSRF token) to another endpoint such as sign-out.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from papersift.models import Paper
 from papersift.settings import Settings
 from papersift.store import Store
-from papersift.web import create_app
 
-from .test_web_e2e import ARGS, CHROMIUM, _free_port, playwright_api
+from .live_server import live_server
+from .test_web_e2e import ARGS, CHROMIUM, playwright_api
 
 POISONED = "doi:10.1234/../../../api/auth/logout#"  # a row stored before ingest checked ids
 OLD_STYLE = "hep-th/9901001"
@@ -31,19 +28,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store = Store.open(settings.store_url)
     with store.write() as w:
         w.insert([Paper(id=pid, title=f"Paper {pid}", announced=DAY) for pid in (POISONED, OLD_STYLE)])
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(settings, store), host="127.0.0.1", port=_free_port(), log_level="warning")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{srv.config.port}"
-    srv.should_exit = True
-    thread.join(10)
+    with live_server(settings, store) as url:
+        yield url
     store.close()
 
 

@@ -11,7 +11,6 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from papersift.settings import Settings
 from papersift.store import Store
 
 from .conftest import SAMPLE
+from .pgserver import free_port
 
 needs_model = pytest.mark.skipif(
     not all(
@@ -37,12 +37,6 @@ needs_model = pytest.mark.skipif(
     reason="needs the packaged MiniLM and onnxruntime, onnx, tokenizers, torch, transformers",
 )
 EXIT_BOUND_S = 5.0  # the spec is 2 s; before the fix it was ~35 s
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(url: str) -> dict[str, object]:
@@ -60,7 +54,7 @@ def test_serve_stops_within_seconds_of_sigterm_and_keeps_its_vectors(tmp_path: P
     total = store.count()
     SearchEngine.open(store, settings.model_copy(update={"embedder": "none"}))  # BM25 as `ingest` leaves it
     store.close()
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     env = {**os.environ, "PAPERSIFT_HOME": str(home), "PAPERSIFT_EMBEDDER": "minilm-onnx-int8"}
     env["PAPERSIFT_SECRET_KEY"] = "s"

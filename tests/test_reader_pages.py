@@ -6,13 +6,10 @@ from __future__ import annotations
 import re
 import socket
 import sqlite3
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -36,6 +33,7 @@ from papersift.store import Store
 from papersift.web import api, create_app, docs, feeds, pages, subscriptions
 
 from .conftest import SAMPLE
+from .live_server import live_server
 
 # what a reader must never be shown: CLI commands, store URLs, operator paths, errno text, stack traces
 COMMANDS = "|".join(sorted(cli.main.commands))  # type: ignore[attr-defined]
@@ -303,21 +301,8 @@ DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 @pytest.fixture(scope="module")
 def server(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = Settings(home=tmp_path_factory.mktemp("reader-e2e"), secret_key="reader-e2e-secret")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    app = create_app(settings, store)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with live_server(settings, store) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

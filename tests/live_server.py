@@ -1,0 +1,38 @@
+"""A real uvicorn server on a free loopback port, in a thread: what the browser tests drive."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from papersift.settings import Settings
+from papersift.store import Store
+from papersift.web import create_app
+
+from .pgserver import free_port
+
+
+@contextmanager
+def live_server(settings: Settings, store: Store) -> Iterator[str]:
+    """Serve the site over `store` until the block ends; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings, store), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
