@@ -39,20 +39,20 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-ERRORS: dict[int | str, dict[str, object]] = {
-    s: {"model": ErrorBody, "description": d}
-    for s, d in [
-        (400, "Malformed request (e.g. a body that is not JSON)"),
-        (401, "Not signed in"),
-        (403, "Forbidden / bad CSRF token"),
-        (404, "No such paper"),
-        (422, "Bad parameter"),
-    ]
-}
-THROTTLED: dict[int | str, dict[str, object]] = {
-    429: {"model": ErrorBody, "description": "Too many attempts; the Retry-After header says when to try again"}
-}
-TAKEN: dict[int | str, dict[str, object]] = {409: {"model": ErrorBody, "description": "The user name is taken"}}
+def error_responses(*declared: tuple[int, str]) -> dict[int | str, dict[str, object]]:
+    """OpenAPI response declarations for error statuses, all in the one error shape."""
+    return {status: {"model": ErrorBody, "description": text} for status, text in declared}
+
+
+ERRORS = error_responses(
+    (400, "Malformed request (e.g. a body that is not JSON)"),
+    (401, "Not signed in"),
+    (403, "Forbidden / bad CSRF token"),
+    (404, "No such paper"),
+    (422, "Bad parameter"),
+)
+THROTTLED = error_responses((429, "Too many attempts; the Retry-After header says when to try again"))
+TAKEN = error_responses((409, "The user name is taken"))
 router = APIRouter(prefix="/api", tags=["api"], responses=ERRORS)
 
 

@@ -35,7 +35,7 @@ from papersift.store.subscriptions import (
     check_text,
 )
 from papersift.web import auth, for_reader
-from papersift.web.api import ErrorBody, SiteDep
+from papersift.web.api import SiteDep, error_responses
 from papersift.web.pages import render
 from papersift.web.ratelimit import client_ip, limiter_for
 from papersift.web.site import Site
@@ -197,17 +197,14 @@ def unsubscribe(request: Request, site: SiteDep, token: Token) -> Response:
 
 # -- JSON API: the same capabilities, for scripts and other front ends --------------------------------
 
-SUBSCRIPTION_ERRORS: dict[int | str, dict[str, object]] = {
-    s: {"model": ErrorBody, "description": d}
-    for s, d in [
-        (400, "A damaged or foreign link token, or a malformed body"),
-        (403, "Bad CSRF token"),
-        (404, "No such active subscription"),
-        (422, "Bad parameter"),
-        (429, "Too many requests; the Retry-After header says when to try again"),
-        (502, "The confirmation mail could not be handed to the SMTP server; try again later"),
-    ]
-}
+SUBSCRIPTION_ERRORS = error_responses(
+    (400, "A damaged or foreign link token, or a malformed body"),
+    (403, "Bad CSRF token"),
+    (404, "No such active subscription"),
+    (422, "Bad parameter"),
+    (429, "Too many requests; the Retry-After header says when to try again"),
+    (502, "The confirmation mail could not be handed to the SMTP server; try again later"),
+)
 api_router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"], responses=SUBSCRIPTION_ERRORS)
 
 
