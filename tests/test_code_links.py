@@ -24,11 +24,11 @@ from papersift.models import CONTENT_FIELDS, Paper
 from papersift.search import matches
 from papersift.settings import Settings
 from papersift.store import Store, migrations
-from papersift.store.engine import WRITE_OPTION, make_engine
 from papersift.urls import safe_url
 from papersift.web import create_app
 
 from .conftest import shared
+from .old_store import store_at
 
 REPO = "https://github.com/owner/repo"
 
@@ -166,12 +166,7 @@ def test_ingest_sets_and_merge_recomputes_code_url(sqlite_store: Store) -> None:
 
 
 def _store_at_6(url: str, rows: list[tuple[str, str, str]]) -> None:
-    engine = make_engine(url)
-    with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
-        ledger = migrations._ledger(conn)
-        for number, name, step in migrations.MIGRATIONS[:6]:
-            step(conn)
-            conn.execute(insert(ledger).values(number=number, name=name, applied_at=datetime.now(UTC)))
+    with store_at(url, 6) as conn:
         md = MetaData()
         md.reflect(conn, only=["papers"])
         conn.execute(
@@ -200,7 +195,6 @@ def _store_at_6(url: str, rows: list[tuple[str, str, str]]) -> None:
                 for pid, abstract, comment in rows
             ],
         )
-    engine.dispose()
 
 
 def test_migration_7_backfills_code_links(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

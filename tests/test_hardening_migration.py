@@ -12,17 +12,13 @@ from sqlalchemy import MetaData, insert, inspect, select
 from papersift.models import Paper
 from papersift.store import Store, migrations
 from papersift.store.accounts import Accounts
-from papersift.store.engine import WRITE_OPTION, make_engine
+
+from .old_store import store_at
 
 
 def _old_store(url: str) -> None:
     """A store as release 4 left it, with two users whose names differ only in case."""
-    engine = make_engine(url)
-    with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
-        ledger = migrations._ledger(conn)
-        for number, name, step in migrations.MIGRATIONS[:4]:
-            step(conn)
-            conn.execute(insert(ledger).values(number=number, name=name, applied_at=datetime.now(UTC)))
+    with store_at(url, 4) as conn:
         md = MetaData()
         md.reflect(conn, only=["users"])
         for name in ("alice", "Alice", "bob"):
@@ -31,7 +27,6 @@ def _old_store(url: str) -> None:
                     username=name, password_hash="x", is_admin=name == "alice", created_at=datetime.now(UTC)
                 )
             )
-    engine.dispose()
 
 
 def test_upgrade_keeps_users_folds_names_and_unbounds_text(store_url: str) -> None:
