@@ -26,10 +26,11 @@ from papersift.digest_cli import digest
 from papersift.errors import PapersiftError, SearchIndexError, SourceError, StoreBusy
 from papersift.models import IngestReport, Paper
 from papersift.search import MAX_LIMIT, Filters, SearchEngine, Sort
-from papersift.settings import Settings
+from papersift.settings import Settings, find_home
 from papersift.sources import is_url, source_names
 from papersift.sources.arxiv_oai import HARVEST_BASE, ArxivOAISource, harvest_url
 from papersift.store import Store, lock_holder
+from papersift.store.papers import DATE_RANGES
 
 EXIT_UNCHANGED = 3
 
@@ -79,7 +80,11 @@ def _print_json(value: Any) -> None:
 
 
 @click.group()
-@click.option("--home", type=click.Path(path_type=Path), help="Data directory (default $PAPERSIFT_HOME, ~/.papersift).")
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path),
+    help="Data directory (default $PAPERSIFT_HOME, else the nearest ./.papersift upwards, else ~/.papersift).",
+)
 @click.option("--db", "database_url", help="Store URL (default $PAPERSIFT_DATABASE_URL or SQLite in the home).")
 @click.version_option(package_name="papersift")
 @click.pass_context
@@ -88,6 +93,10 @@ def main(ctx: click.Context, home: Path | None, database_url: str | None) -> Non
     overrides: dict[str, Any] = {}
     if home:
         overrides["home"] = home
+    elif not os.environ.get("PAPERSIFT_HOME"):
+        found = find_home(Path.cwd())  # the `.papersift` that `make run` made in this checkout, if any
+        if found is not None:
+            overrides["home"] = found
     if database_url:
         overrides["database_url"] = database_url
     with _errors():
@@ -271,7 +280,12 @@ def stats(obj: Context, as_json: bool) -> None:
     click.echo(f"papers:        {figures['papers']:,} ({figures['with_abstract']:,} with abstracts)")
     click.echo(f"featured:      {figures['featured']:,}")
     click.echo(f"with code:     {figures['with_code']:,} (a code or project link in the abstract or comment)")
-    click.echo(f"published:     {figures['published_from']} .. {figures['published_to']}")
+    for name in DATE_RANGES:
+        first, last = figures[f"{name}_from"], figures[f"{name}_to"]
+        span = f"{first} .. {last}" if first else "no dates recorded"
+        label = "featured on:" if name == "featured" else f"{name}:"  # "featured:" above is a count
+        click.echo(f"{label:<15}{span}")
+    click.echo(f"home:          {obj.settings.home_dir}")
     click.echo("by source:     " + ", ".join(f"{k} {v:,}" for k, v in figures["by_source"].items()))
     click.echo("categories:    " + ", ".join(f"{k} {v:,}" for k, v in figures["top_categories"].items()))
     click.echo(f"store:         {figures['backend']}, revision {figures['revision']}")

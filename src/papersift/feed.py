@@ -25,7 +25,7 @@ MAX_TRENDING_CANDIDATES = 5000
 
 @dataclass(slots=True)
 class FeedItem:
-    """A paper as a list shows it: with its total votes and whether it is new today."""
+    """A paper as a list shows it: with its total votes and whether it is on the newest listing day."""
 
     paper: Paper
     local_votes: int = 0
@@ -88,16 +88,17 @@ def daily(
     category: str = "",
     limit: int = 50,
     offset: int = 0,
-    today: date | None = None,
 ) -> DailyPage:
     """Papers for `day` (default: the newest day with papers) in the chosen view."""
-    day = day or listing.latest_day(store)
+    newest = listing.latest_day(store)
+    day = day or newest
     if day is None:
         return DailyPage(None, view, None, None, limit=limit, offset=offset)
     start, end = period(day, view)
     rows, total = listing.papers_between(store, accounts, start, end, category=category, limit=limit, offset=offset)
-    today = today or datetime.now(UTC).date()
-    items = [FeedItem(p, n, is_new=bool(p.first_seen and p.first_seen.date() == today)) for p, n in rows]
+    # "new" is the newest listing day's papers, whenever the store received them: a mirror filled
+    # yesterday, or a first run on an old snapshot, still marks the latest day and only it
+    items = [FeedItem(p, n, is_new=newest is not None and listing_day(p) == newest) for p, n in rows]
     return DailyPage(
         day,
         view,

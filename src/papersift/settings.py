@@ -10,13 +10,35 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+HOME_NAME = ".papersift"
+STORE_FILE = "papersift.db"
+
+
+def find_home(start: Path) -> Path | None:
+    """The nearest `.papersift` holding a store in `start` or a parent directory, like git finds `.git`.
+
+    Why: `make run` keeps its store in the repository's `.papersift` (one checkout, one site, nothing
+    written outside it), and the README's `papersift search ...` run from that checkout must answer from
+    the same store without flags. Searching upwards makes it work from any subdirectory too, while
+    `--home` and PAPERSIFT_HOME still win (the CLI only asks when neither is given) and elsewhere the
+    default stays ~/.papersift.
+    """
+    here = start.resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / HOME_NAME
+        if (candidate / STORE_FILE).is_file():
+            return candidate
+    return None
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAPERSIFT_", extra="ignore")
 
     home: Path = Field(
         default=Path("~/.papersift"),
-        description="Directory for the SQLite store, search indexes and model caches.",
+        description="Directory for the SQLite store, search indexes and model caches. When neither this nor "
+        "--home is given, the CLI uses the nearest .papersift holding a store in the working directory or a "
+        "parent (where `make run` keeps its data), else ~/.papersift.",
     )
     database_url: str = Field(
         default="",
@@ -113,13 +135,15 @@ class Settings(BaseSettings):
 
     @property
     def home_dir(self) -> Path:
-        return self.home.expanduser()
+        """The home as an absolute path: a relative `--home` names the same store, lock and indexes whatever
+        the working directory of the process that later reads them (a server, a cron job)."""
+        return self.home.expanduser().resolve()
 
     @property
     def store_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{self.home_dir / 'papersift.db'}"
+        return f"sqlite:///{self.home_dir / STORE_FILE}"
 
     @property
     def index_dir(self) -> Path:

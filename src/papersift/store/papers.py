@@ -17,6 +17,7 @@ from papersift.store import migrations
 from papersift.store.engine import DEFAULT_BUSY_TIMEOUT, WRITE_OPTION, make_engine, storable
 
 PAPER_FIELDS = tuple(f.name for f in fields(Paper) if f.name not in TRANSIENT_FIELDS)
+DATE_RANGES = ("published", "announced", "featured")  # date columns `stats` reports the span of
 _LOOKUP_CHUNK = 900  # stays under every backend's bound-parameter limit
 MIGRATION_WAIT = 3600.0  # seconds: a migration of a large store by another process can take minutes
 
@@ -175,8 +176,11 @@ class Store:
     def stats(self) -> dict[str, Any]:
         p = self.papers
         with self.engine.connect() as conn:
-            total, first, last = conn.execute(
-                select(func.count(), func.min(p.c.published), func.max(p.c.published))
+            total, *bounds = conn.execute(
+                select(
+                    func.count(),
+                    *(agg(p.c[name]) for name in DATE_RANGES for agg in (func.min, func.max)),
+                )
             ).one()
             by_source: dict[Any, Any] = dict(conn.execute(select(p.c.source, func.count()).group_by(p.c.source)).all())
             top_cats = conn.execute(
@@ -194,8 +198,11 @@ class Store:
             "with_abstract": int(with_abstract),
             "featured": int(featured),
             "with_code": int(with_code),
-            "published_from": _iso(first),
-            "published_to": _iso(last),
+            **{
+                f"{name}_{end}": _iso(bounds[2 * i + j])
+                for i, name in enumerate(DATE_RANGES)
+                for j, end in enumerate(("from", "to"))
+            },
             "by_source": {str(k): int(v) for k, v in by_source.items()},
             "top_categories": {str(k): int(v) for k, v in top_cats},
             "revision": self.revision(),
