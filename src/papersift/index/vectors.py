@@ -11,13 +11,16 @@ Files in the directory: `hnsw.usearch` (the graph + paper vectors, memory-mapped
 needs adding), `passages.f16` (append-only float16 passage vectors, memory-mapped), `slots.tsv`
 (slot -> paper id, text hash, first passage, passage count), `state.json` (schema, model, store
 revision). A paper whose title and abstract are unchanged keeps its vectors: embeddings are paid
-once per text hash. Anything missing, foreign, from another model or unreadable is rebuilt.
+once per text hash. Anything missing, foreign, from another model or unreadable is rebuilt, and a
+rebuild copies the passage vectors the store keeps (store/vectors.py) instead of embedding again: a
+home that was deleted, moved or restored, or a new web host, embeds nothing the store already has.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import mmap
 import re
 import shutil
@@ -41,6 +44,9 @@ from papersift.index.embed import Embedder, l2_normalise
 from papersift.index.lock import belongs_to, index_lock, newer_state
 from papersift.models import Paper
 from papersift.store import Store
+from papersift.store.vectors import StoredVectors, VectorStore
+
+log = logging.getLogger("papersift.index")
 
 SCHEMA_VERSION = 2
 EXACT_BELOW = 50_000  # brute force is exact and still fast for small corpora
@@ -75,6 +81,15 @@ def passages(paper: Paper) -> list[str]:
     return [title, *windows] if title or not windows else windows
 
 
+def embed_papers(embedder: Embedder, papers: Sequence[Paper]) -> list[np.ndarray]:
+    """Each paper's passage vectors as float16 rows, in one embedder call: what the store and
+    `passages.f16` keep. The one embedding path of the single process and of Ray workers."""
+    texts = [passages(paper) for paper in papers]
+    flat = embedder.embed_documents([t for group in texts for t in group])
+    bounds = np.cumsum([0, *(len(group) for group in texts)])
+    return [flat[a:b].astype(np.float16) for a, b in pairwise(bounds)]
+
+
 class VectorIndex:
     """Open with `VectorIndex.open(directory, store, embedder)`; it is synced with the store."""
 
@@ -92,6 +107,9 @@ class VectorIndex:
         self.count = np.zeros(0, dtype=np.int64)
         self._passages: np.ndarray = np.zeros((0, embedder.dim), dtype=np.float16)  # memory-mapped
         self._viewing = False
+        self._vector_store: VectorStore | None = None
+        self.embedded = 0  # papers this object embedded, and papers whose stored vectors it copied in
+        self.reused = 0
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -201,6 +219,7 @@ class VectorIndex:
         target = store.revision()
         if target == self.state["rev"]:
             return 0
+        before = (self.embedded, self.reused)
         if self._viewing:  # a memory-mapped index is read-only: load it to change it
             self._reload(view=False)
         pending: list[Paper] = []
@@ -218,18 +237,20 @@ class VectorIndex:
                     pending.append(paper)
                     changed.add(paper.id)
                 if len(pending) >= EMBED_BATCH * 8:
-                    self._add(pending, progress, stop)
+                    self._add(pending, store, progress, stop)
                     pending = []
                     if time.monotonic() - saved > CHECKPOINT_S:
                         self._save()  # under the old rev: a resumed sync skips what has vectors
                         saved = time.monotonic()
-            self._add(pending, progress, stop)
+            self._add(pending, store, progress, stop)
         except _Stopped:
             self._save()
             return len(changed)
         self.state["rev"] = target
         self._save()
         self._view_saved()
+        embedded, reused = self.embedded - before[0], self.reused - before[1]
+        log.info("dense index synced: %d papers embedded, %d copied from stored vectors", embedded, reused)
         return len(changed)
 
     def _view_saved(self) -> None:
@@ -317,31 +338,55 @@ class VectorIndex:
         del self.slot_of[self.ids[slot]]
         self.ids[slot] = ""
 
-    def _add(self, papers: Sequence[Paper], progress: Progress | None, stop: StopFlag = lambda: False) -> None:
-        """Embed `papers` a few at a time, so a stop request waits for one small batch only; what was embedded
-        is appended in one go either way (appending per small batch would copy the slot arrays each time)."""
+    def _add(
+        self, papers: Sequence[Paper], store: Store, progress: Progress | None, stop: StopFlag = lambda: False
+    ) -> None:
+        """Index `papers`: vectors the store holds for their text (and this model) are copied in; the rest are
+        embedded a few at a time, so a stop request waits for one small batch only, and each batch is written to
+        the store before anything else (a crash loses no embedding). What is ready is appended in one go
+        either way (appending per small batch would copy the slot arrays each time)."""
+        vectors = self._stored(store)
+        stored = vectors.get([p.id for p in papers])
         done: list[Paper] = []
         groups: list[np.ndarray] = []
+        fresh: list[Paper] = []
+        for paper in papers:
+            found = stored.get(paper.id)
+            if found is not None and found.text_hash == paper.text_hash():
+                done.append(paper)
+                groups.append(found.passages)
+            else:
+                fresh.append(paper)
+        self.reused += len(done)
+        if progress and done:
+            progress(len(done))
         try:
-            while len(done) < len(papers):
+            embedded = 0
+            while embedded < len(fresh):
                 if stop():
                     raise _Stopped
-                chunk: list[tuple[Paper, list[str]]] = []
+                chunk: list[Paper] = []
                 count = 0
-                while len(done) + len(chunk) < len(papers) and (not chunk or count < STOP_CHECK_PASSAGES):
-                    paper = papers[len(done) + len(chunk)]
-                    chunk.append((paper, passages(paper)))
-                    count += len(chunk[-1][1])
-                flat = self.embedder.embed_documents([t for _, texts in chunk for t in texts])
-                bounds = np.cumsum([0, *(len(texts) for _, texts in chunk)])
-                groups += [flat[a:b] for a, b in pairwise(bounds)]
-                done += [p for p, _ in chunk]
+                while embedded + len(chunk) < len(fresh) and (not chunk or count < STOP_CHECK_PASSAGES):
+                    chunk.append(fresh[embedded + len(chunk)])
+                    count += len(passages(chunk[-1]))
+                made = embed_papers(self.embedder, chunk)
+                vectors.put(StoredVectors(p.id, p.text_hash(), g) for p, g in zip(chunk, made, strict=True))
+                embedded += len(chunk)
+                self.embedded += len(chunk)
+                groups += made
+                done += chunk
                 if progress:
                     progress(len(chunk))
         finally:
             if done:
-                means = l2_normalise(np.stack([g.mean(axis=0) for g in groups]))
+                means = l2_normalise(np.stack([g.astype(np.float32).mean(axis=0) for g in groups]))
                 self._append([p.id for p in done], means, [p.text_hash() for p in done], groups)
+
+    def _stored(self, store: Store) -> VectorStore:
+        if self._vector_store is None or self._vector_store.store is not store:
+            self._vector_store = VectorStore(store, self.embedder.name, self.embedder.dim)
+        return self._vector_store
 
     # -- search ------------------------------------------------------------------------------------
 

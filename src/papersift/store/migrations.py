@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -285,6 +286,23 @@ def _m007_code_links(conn: Connection) -> None:
         )
 
 
+def _m011_vectors(conn: Connection) -> None:
+    """Passage vectors per paper and model, so any host rebuilds its dense index without embedding (see
+    store/vectors.py for why they live here). No foreign key: a vector write must not lock paper rows."""
+    md = MetaData()
+    Table(
+        "vectors",
+        md,
+        Column("paper_id", String(128), primary_key=True),
+        Column("model", String(128), primary_key=True),
+        Column("text_hash", String(32), nullable=False),
+        Column("dim", Integer, nullable=False),
+        Column("count", Integer, nullable=False),
+        Column("data", LargeBinary, nullable=False),  # count x dim float16, little-endian
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "papers", _m001_papers),
     (2, "accounts", _m002_accounts),
@@ -293,6 +311,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (5, "hardening", _m005_hardening),
     (6, "clean records", _m006_clean_records),
     (7, "code links", _m007_code_links),
+    (11, "vectors", _m011_vectors),
 ]
 
 
