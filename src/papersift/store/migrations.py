@@ -286,6 +286,31 @@ def _m007_code_links(conn: Connection) -> None:
         )
 
 
+def _m008_comments(conn: Connection) -> None:
+    """Discussion on papers (`store/comments.py`): one level of replies (`parent_id` is always a top-level
+    comment), soft deletion for comments that keep replies, an admin's hide flag; and a counter every comment
+    change raises, so cached listing pages (which show comment counts) follow it."""
+    md = MetaData()
+    md.reflect(conn, only=["papers", "users", "meta"])
+    comments = Table(
+        "comments",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("paper_id", Text, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+        Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+        Column("parent_id", Integer, ForeignKey("comments.id", ondelete="CASCADE")),
+        Column("body", Text, nullable=False),  # Markdown as written; rendered and sanitised when shown
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("edited_at", DateTime(timezone=True)),
+        Column("deleted_at", DateTime(timezone=True)),  # deleted by its author but kept for its replies
+        Column("hidden", Boolean, nullable=False, default=False),  # hidden by an admin
+    )
+    Index("ix_comments_paper_id", comments.c.paper_id, comments.c.id)
+    Index("ix_comments_parent_id", comments.c.parent_id)
+    comments.create(conn)  # with its indexes
+    conn.execute(insert(md.tables["meta"]).values(key="comments_rev", value=0))
+
+
 def _m011_vectors(conn: Connection) -> None:
     """Passage vectors per paper and model, so any host rebuilds its dense index without embedding (see
     store/vectors.py for why they live here). No foreign key: a vector write must not lock paper rows."""
@@ -311,6 +336,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (5, "hardening", _m005_hardening),
     (6, "clean records", _m006_clean_records),
     (7, "code links", _m007_code_links),
+    (8, "comments", _m008_comments),
     (11, "vectors", _m011_vectors),
 ]
 

@@ -19,6 +19,7 @@ from papersift.store.engine import DEFAULT_BUSY_TIMEOUT, WRITE_OPTION, make_engi
 PAPER_FIELDS = tuple(f.name for f in fields(Paper) if f.name not in TRANSIENT_FIELDS)
 DATE_RANGES = ("published", "announced", "featured")  # date columns `stats` reports the span of
 _LOOKUP_CHUNK = 900  # stays under every backend's bound-parameter limit
+_PAGE_REVISIONS = ("rev", "votes_rev", "comments_rev")  # meta counters that cached listing pages depend on
 MIGRATION_WAIT = 3600.0  # seconds: a migration of a large store by another process can take minutes
 
 
@@ -136,12 +137,12 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(select(self.meta.c.value).where(self.meta.c.key == "rev")).scalar_one())
 
-    def revisions(self) -> tuple[int, int]:
-        """The paper and vote change counters, read together: what a cached listing page depends on."""
+    def revisions(self) -> tuple[int, ...]:
+        """The paper, vote and comment change counters, read together: what a cached listing page depends on."""
         m = self.meta
         with self.engine.connect() as conn:
-            values = dict(conn.execute(select(m.c.key, m.c.value).where(m.c.key.in_(("rev", "votes_rev")))).all())
-        return int(values["rev"]), int(values["votes_rev"])
+            values = dict(conn.execute(select(m.c.key, m.c.value).where(m.c.key.in_(_PAGE_REVISIONS))).all())
+        return tuple(int(values[key]) for key in _PAGE_REVISIONS)
 
     def count_changed_since(self, rev: int) -> int:
         with self.engine.connect() as conn:

@@ -38,6 +38,7 @@ from papersift.mail import MailError, MailRejected, UnsafeHeader
 from papersift.settings import Settings
 from papersift.store import Store
 from papersift.store.accounts import UsernameTaken
+from papersift.store.comments import CommentNotFound, NotYourComment
 from papersift.store.engine import WEB_BUSY_TIMEOUT
 from papersift.web.auth import AuthRequired, BadCredentials, Forbidden, site_secret
 from papersift.web.logs import AccessLog
@@ -52,6 +53,8 @@ log = logging.getLogger("papersift.web")
 # most specific first: the first class in an exception's MRO found here decides its status
 STATUS: dict[type[Exception], tuple[int, str]] = {
     PaperNotFound: (404, "not_found"),
+    CommentNotFound: (404, "not_found"),
+    NotYourComment: (403, "forbidden"),
     RateLimited: (429, "rate_limited"),
     StoreBusy: (503, "store_busy"),
     QueryError: (422, "invalid_request"),
@@ -238,7 +241,7 @@ def app_from_environment() -> FastAPI:
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     """Build the app over `store` (or the one the settings name, opened and closed with the app)."""
-    from papersift.web import api, docs, feeds, pages, subscriptions
+    from papersift.web import api, comments, docs, feeds, pages, subscriptions
 
     owns_store = store is None
     if store is None:  # a request answers 503 + Retry-After rather than wait out a long writer
@@ -264,8 +267,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.renderer = Renderer()
     app.state.page_cache = PageCache()
     _install_error_handlers(app)
+    app.include_router(comments.api_router)  # before api.router's catch-all GET /api/papers/{paper_id:path}
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(comments.router)
     app.include_router(feeds.router)
     app.include_router(subscriptions.router)
     app.include_router(subscriptions.api_router)

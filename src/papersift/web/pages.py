@@ -21,7 +21,7 @@ from papersift.errors import PapersiftError, QueryError, RateLimited, SourceErro
 from papersift.export import bibtex_entry
 from papersift.search import Filters
 from papersift.submit import submit_arxiv
-from papersift.web import auth, for_reader
+from papersift.web import auth, comments, for_reader
 from papersift.web.api import SiteDep, parse_day, visible_paper
 from papersift.web.page_cache import PageCache
 from papersift.web.render import Renderer, query_terms
@@ -118,8 +118,10 @@ def daily(
 
 
 def _votes(request: Request, site: Site, items: list[feed.FeedItem]) -> dict[str, Any]:
+    """What the cards need besides the papers: the reader's votes and the comment counts."""
     user = auth.current_user(request, site)
-    return {"voted": site.accounts.voted(user.id, [it.paper.id for it in items]) if user else set()}
+    ids = [it.paper.id for it in items]
+    return {"voted": site.accounts.voted(user.id, ids) if user else set(), "comment_counts": site.comments.counts(ids)}
 
 
 @router.get("/trending")
@@ -199,6 +201,7 @@ def paper(request: Request, site: SiteDep, paper_id: str) -> Response:
         related=related_items,
         bibtex=bibtex,
         **_votes(request, site, [item, *related_items]),
+        **comments.page_context(request, site, found),
     )
 
 

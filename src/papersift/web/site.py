@@ -17,6 +17,7 @@ from papersift.search import SearchEngine
 from papersift.settings import Settings
 from papersift.store import Store
 from papersift.store.accounts import Accounts
+from papersift.store.comments import Comments
 
 SYNC_EVERY = 5.0  # seconds between checks for changes made by other processes (cron ingest)
 FIRST_OPEN_WAIT = 20.0  # a request waits this long for a home without any index, then hears "try again"
@@ -39,6 +40,7 @@ class Site:
         self.store = store
         self.owns_store = owns_store
         self.accounts = Accounts(store)
+        self.comments = Comments(store)
         self._engine: SearchEngine | None = None
         self._opened = threading.Event()
         self._stop = threading.Event()
