@@ -26,7 +26,7 @@ from papersift.mail import ADDRESS_RE, Mailer, MailError, build_message
 from papersift.models import Paper
 from papersift.search import MAX_LIMIT, Filters, SearchEngine, matches
 from papersift.settings import Settings
-from papersift.store import Store, listing
+from papersift.store import Store, authors, listing
 from papersift.store.accounts import Accounts
 from papersift.store.subscriptions import FREQUENCIES, Frequency, Subscription, Subscriptions, Topic, check_text
 
@@ -101,7 +101,7 @@ def select_papers(
         rows, _ = listing.papers_between(store, accounts, period.start, period.end, category=topic.query, limit=depth)
         papers = [p for p, _ in rows]
     elif topic.kind == "author":
-        papers = author_papers(engine, topic.query, depth, period.start, period.end)
+        papers = author_papers(store, engine, topic.query, depth, period.start, period.end)
     elif topic.kind == "search":
         filters = Filters(period.start, period.end, topic.categories, topic.venue, topic.author)
         papers = [h.paper for h in engine.search(topic.query, depth, filters, match="all")]  # an alert: every word
@@ -111,10 +111,13 @@ def select_papers(
 
 
 def author_papers(
-    engine: SearchEngine, name: str, limit: int, start: date | None = None, end: date | None = None
+    store: Store, engine: SearchEngine, name: str, limit: int, start: date | None = None, end: date | None = None
 ) -> list[Paper]:
-    """An author's papers, newest first. The index narrows by surname (its phrase filter cannot match
-    initials like "M."), then the full name must appear in the author list, as the search filter reads it."""
+    """An author's papers, newest first: those whose author list holds `name` as written (case, Unicode
+    form and spacing aside; `papersift.store.authors`), the author page's rule. A name no paper holds
+    that way (a surname alone, typed into the subscribe form) keeps the search filter's substring match."""
+    if authors.known(store, name):
+        return authors.papers_by(store, name, limit, start=start, end=end).papers
     words = [w.strip(".,;") for w in name.split()]
     surname = next((w for w in reversed(words) if len(w) > 1), "")
     if not surname:

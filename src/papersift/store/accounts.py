@@ -165,7 +165,25 @@ class Accounts:
     # -- submissions -------------------------------------------------------------------------------
 
     def record_submission(self, user_id: int | None, paper_id: str) -> None:
+        """Who added a paper; raises the votes counter too, since cached cards show the submitter."""
         with self.store.write() as w:
             w.conn.execute(
                 insert(self.submissions).values(user_id=user_id, paper_id=paper_id, created_at=datetime.now(UTC))
             )
+            meta = self.store.meta
+            w.conn.execute(update(meta).where(meta.c.key == "votes_rev").values(value=meta.c.value + 1))
+
+    def submitters(self, paper_ids: Sequence[str]) -> dict[str, str]:
+        """The user name of whoever first submitted each paper through the site (deleted users drop out)."""
+        s, u = self.submissions, self.users
+        ids = [i for i in paper_ids if storable(i)]
+        if not ids:
+            return {}
+        query = (
+            select(s.c.paper_id, u.c.username)
+            .select_from(s.join(u, u.c.id == s.c.user_id))
+            .where(s.c.paper_id.in_(ids))
+            .order_by(s.c.id.desc())
+        )
+        with self.store.engine.connect() as conn:
+            return {pid: name for pid, name in conn.execute(query)}  # the last row per paper wins: the earliest

@@ -328,6 +328,13 @@ def _m011_vectors(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _m012_paper_authors(conn: Connection) -> None:
+    """Authors as rows keyed by normalised name, for author pages and feeds (`papersift.store.authors`)."""
+    from papersift.store import authors
+
+    authors.migrate(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "papers", _m001_papers),
     (2, "accounts", _m002_accounts),
@@ -338,6 +345,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (7, "code links", _m007_code_links),
     (8, "comments", _m008_comments),
     (11, "vectors", _m011_vectors),
+    (12, "paper authors", _m012_paper_authors),
 ]
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from papersift.errors import PaperNotFound, StoreError
 from papersift.models import TRANSIENT_FIELDS, Paper
+from papersift.store import authors as author_rows
 from papersift.store import migrations
 from papersift.store.engine import DEFAULT_BUSY_TIMEOUT, WRITE_OPTION, make_engine, storable
 
@@ -46,9 +47,10 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         md = MetaData()
-        md.reflect(engine, only=["papers", "meta", "store_info"])
+        md.reflect(engine, only=["papers", "meta", "store_info", author_rows.TABLE])
         self._tables = md.tables
         self.papers: Table = md.tables["papers"]
+        self.authors: Table = md.tables[author_rows.TABLE]  # who wrote what, by normalised name
         self.meta: Table = md.tables["meta"]
         self._identity: str | None = None
 
@@ -260,15 +262,18 @@ class Writer:
 
     def insert(self, papers: Iterable[Paper]) -> int:
         now = datetime.now(UTC)
+        papers = list(papers)
         rows = []
         for paper in papers:
             paper.first_seen = paper.first_seen or now
             rows.append(_to_row(paper, paper.content_hash(), self.next_rev()))
         if rows:
             self.conn.execute(self.store.papers.insert(), rows)
+            author_rows.add(self.conn, self.store.authors, papers)
         return len(rows)
 
     def update(self, papers: Iterable[Paper]) -> int:
+        papers = list(papers)
         rows = []
         for paper in papers:
             row = _to_row(paper, paper.content_hash(), self.next_rev())
@@ -279,6 +284,7 @@ class Writer:
             p = self.store.papers
             values: dict[str, Any] = {name: bindparam(name) for name in rows[0] if name != "b_id"}
             self.conn.execute(update(p).where(p.c.id == bindparam("b_id")).values(values), rows)
+            author_rows.replace(self.conn, self.store.authors, papers)
         return len(rows)
 
     def set_hidden(self, paper_id: str, hidden: bool) -> None:

@@ -241,7 +241,7 @@ def app_from_environment() -> FastAPI:
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     """Build the app over `store` (or the one the settings name, opened and closed with the app)."""
-    from papersift.web import api, comments, docs, feeds, pages, subscriptions
+    from papersift.web import api, authors, comments, docs, feeds, pages, subscriptions
 
     owns_store = store is None
     if store is None:  # a request answers 503 + Retry-After rather than wait out a long writer
@@ -265,6 +265,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     )
     app.state.site = site
     app.state.renderer = Renderer()
+    app.state.renderer.templates.env.globals["mail_enabled"] = bool(settings.smtp_host)  # else offer feeds
     app.state.page_cache = PageCache()
     _install_error_handlers(app)
     app.include_router(comments.api_router)  # before api.router's catch-all GET /api/papers/{paper_id:path}
@@ -272,6 +273,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(comments.router)
     app.include_router(feeds.router)
+    app.include_router(authors.router)
+    app.include_router(authors.api_router)
     app.include_router(subscriptions.router)
     app.include_router(subscriptions.api_router)
     app.include_router(docs.router)

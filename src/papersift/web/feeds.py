@@ -18,6 +18,7 @@ from papersift.models import Paper
 from papersift.search import Filters, Sort
 from papersift.store import listing
 from papersift.web.api import SiteDep, parse_day
+from papersift.web.render import author_path
 from papersift.web.site import Site
 
 router = APIRouter(prefix="/feeds", include_in_schema=False)
@@ -44,10 +45,26 @@ def _respond(request: Request, site: Site, fmt: Format, title: str, page: str, p
 
 
 @router.get("/daily.{fmt}")
-def daily(request: Request, site: SiteDep, fmt: Format) -> Response:
-    page = feed.daily(site.store, site.accounts, limit=ITEMS)
+def daily(
+    request: Request,
+    site: SiteDep,
+    fmt: Format,
+    date: Annotated[str, Query(max_length=10)] = "",
+    view: feed.View = "day",
+    category: Annotated[str, Query(max_length=32)] = "",
+) -> Response:
+    """The daily page's list as it opens (`date`, `view`, `category` as on `/`): the newest day by default."""
+    page = feed.daily(site.store, site.accounts, parse_day(date, "date"), view, category=category, limit=ITEMS)
     day = page.day.isoformat() if page.day else "no papers yet"
-    return _respond(request, site, fmt, f"daily papers, {day}", "/", [it.paper for it in page.items])
+    title = f"{'daily' if view == 'day' else view + 'ly'} papers{f' in {category}' if category else ''}, {day}"
+    return _respond(
+        request,
+        site,
+        fmt,
+        title,
+        "/" + (f"?{request.url.query}" if request.url.query else ""),
+        [it.paper for it in page.items],
+    )
 
 
 @router.get("/trending.{fmt}")
@@ -68,12 +85,13 @@ def search(
     author: Annotated[str, Query(max_length=128)] = "",
     date_from: Annotated[str, Query(alias="from", max_length=10)] = "",
     date_to: Annotated[str, Query(alias="to", max_length=10)] = "",
+    has_code: bool = False,
     sort: Sort = "date",
 ) -> Response:
     """A saved search as a feed: newest matches first by default, so new papers show up on top. Only
     papers holding every query word are listed, whichever the order (a Scholar-style alert)."""
     cats = tuple(c for c in (category or []) if c)
-    filters = Filters(parse_day(date_from, "from"), parse_day(date_to, "to"), cats, venue, author)
+    filters = Filters(parse_day(date_from, "from"), parse_day(date_to, "to"), cats, venue, author, has_code=has_code)
     hits = site.search.search(q, ITEMS, filters, sort, match="all")
     page = "/search?" + str(request.url.query)
     return _respond(request, site, fmt, f"search “{q}”", page, [h.paper for h in hits])
@@ -93,8 +111,9 @@ def category(request: Request, site: SiteDep, category: str, fmt: Format) -> Res
 
 @router.get("/author.{fmt}")
 def author(request: Request, site: SiteDep, fmt: Format, name: Short) -> Response:
-    """An author's papers, newest first (the name matches as a substring, like the search filter)."""
+    """An author's papers, newest first: what the author page lists (a name no paper holds exactly
+    matches as a substring, like the search filter)."""
     papers: list[Paper] = []
     if name.strip():
-        papers = digest.author_papers(site.search, name, ITEMS)
-    return _respond(request, site, fmt, f"papers by {name}", f"/search?q={quote(name)}", papers)
+        papers = digest.author_papers(site.store, site.search, name, ITEMS)
+    return _respond(request, site, fmt, f"papers by {name}", author_path(name), papers)

@@ -118,10 +118,14 @@ def daily(
 
 
 def _votes(request: Request, site: Site, items: list[feed.FeedItem]) -> dict[str, Any]:
-    """What the cards need besides the papers: the reader's votes and the comment counts."""
+    """What the cards need besides the papers: the reader's votes, the comment counts, who submitted each."""
     user = auth.current_user(request, site)
     ids = [it.paper.id for it in items]
-    return {"voted": site.accounts.voted(user.id, ids) if user else set(), "comment_counts": site.comments.counts(ids)}
+    return {
+        "voted": site.accounts.voted(user.id, ids) if user else set(),
+        "comment_counts": site.comments.counts(ids),
+        "submitters": site.accounts.submitters(ids),
+    }
 
 
 @router.get("/trending")

@@ -87,6 +87,14 @@ def paper_path(paper_id: str) -> str:
     return quote(paper_id, safe="/:" if keep_slashes else ":")
 
 
+def author_path(name: str) -> str:
+    """An author page's path: the whole name as one URL path part ('/' too, as %2F), so any name round-trips.
+    A name a browser would resolve as '.' or '..' goes in the query instead."""
+    if _dotted(name):
+        return "/authors?" + urlencode({"name": name})
+    return "/authors/" + quote(name, safe="")
+
+
 def _dotted(segment: str) -> bool:
     """A path segment a browser resolves as '.' or '..' (WHATWG counts '%2e' as a dot)."""
     return segment.lower().replace("%2e", ".") in (".", "..")
@@ -125,5 +133,16 @@ class Renderer:
         def paper_url(paper: Paper, suffix: str = "") -> str:
             return f"{root}/papers/{paper_path(paper.id)}{suffix}"
 
+        def author_url(author: str, **params: Any) -> str:
+            path = author_path(author)
+            query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
+            return root + path + (("&" if "?" in path else "?") + query if query else "")
+
+        def follow_links(title: str, feed: str, email: str = "", **params: Any) -> dict[str, str]:
+            """A list's Atom and RSS feeds (`/feeds/FEED.atom?params`) and its e-mail digest form."""
+            atom, rss = url(f"/feeds/{feed}.atom", **params), url(f"/feeds/{feed}.rss", **params)
+            return {"title": title, "atom": atom, "rss": rss, "email": email}
+
         template = self.templates.get_template(name)
-        return template.render({"request": request, "url": url, "paper_url": paper_url, **context})
+        helpers = {"url": url, "paper_url": paper_url, "author_url": author_url, "follow_links": follow_links}
+        return template.render({"request": request, **helpers, **context})

@@ -14,7 +14,7 @@ and subscription; a repeat is answered exactly like the first request. Every tex
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from pydantic import AfterValidator, BaseModel, Field
@@ -43,6 +43,18 @@ from papersift.web.site import Site
 router = APIRouter(include_in_schema=False)
 Token = Annotated[str, Query(min_length=1, max_length=500)]
 FormText = Annotated[str, Form(max_length=500)]
+# the form's fields are bounded here rather than by FastAPI, so that a value over its bound re-shows the
+# form with what was typed and a message (a validation error would render a bare error page)
+LooseText = Annotated[str, Form(max_length=5000)]
+FIELD_LIMITS = {"email": 254, "kind": 16, "q": 500, "category": 64, "author": 128, "like": 500, "frequency": 16}
+# what each kind of subscription asks for, besides the address and how often: one form per kind
+KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "search": ("q", "category"),
+    "category": ("category",),
+    "author": ("author",),
+    "similar": ("like",),
+    "trending": (),
+}
 # subscription requests one client IP may make: a burst, and a day
 SUBSCRIBE_RULES = ("5/minute", "20/day")
 
@@ -87,41 +99,61 @@ def subscribe_form(
     like: Annotated[str, Query(max_length=500)] = "",
 ) -> Response:
     """The subscribe form, pre-filled from a search or a paper page (`?kind=search&q=...`)."""
-    form = _form(kind=kind, q=q, category=category, author=author, like=like)
-    return render(request, site, "subscribe.html", mode="form", form=form, kinds=KINDS, frequencies=FREQUENCIES)
+    form = _form(kind=kind if kind in KINDS else "search", q=q, category=category, author=author, like=like)
+    return render(request, site, "subscribe.html", mode="form", **_form_context(form))
+
+
+def _form_context(form: dict[str, object]) -> dict[str, Any]:
+    return {"form": form, "kinds": KINDS, "frequencies": FREQUENCIES, "fields": KIND_FIELDS.get(str(form["kind"]), ())}
+
+
+def _max_papers(value: str) -> int:
+    """The form's "at most N papers", read here so a bad value re-shows the form (see LooseText)."""
+    try:
+        number = int(value.strip() or "10")
+    except ValueError:
+        number = 0
+    if not 1 <= number <= digest.MAX_PAPERS:
+        raise QueryError(f"a digest holds 1 to {digest.MAX_PAPERS} papers")
+    return number
 
 
 @router.post("/subscribe")
 def subscribe(
     request: Request,
     site: SiteDep,
-    email: FormText = "",
-    kind: FormText = "search",
-    q: FormText = "",
-    category: FormText = "",
-    author: FormText = "",
-    like: FormText = "",
-    frequency: FormText = "daily",
-    max_papers: Annotated[int, Form(ge=1, le=digest.MAX_PAPERS)] = 10,
+    email: LooseText = "",
+    kind: LooseText = "search",
+    q: LooseText = "",
+    category: LooseText = "",
+    author: LooseText = "",
+    like: LooseText = "",
+    frequency: LooseText = "daily",
+    max_papers: LooseText = "10",
     csrf_token: FormText = "",
 ) -> Response:
     auth.check_csrf(request, csrf_token)
     _throttle(request)
     form = _form(email=email, kind=kind, q=q, category=category, author=author, like=like, frequency=frequency)
     form["max_papers"] = max_papers
+    if form["kind"] not in KINDS:
+        form["kind"] = "search"
     try:
         for label, value in form.items():
             if isinstance(value, str):
                 check_text(label, value)
+                if len(value) > FIELD_LIMITS.get(label, 500):
+                    raise QueryError(f"the {label} field holds at most {FIELD_LIMITS.get(label, 500)} characters")
+        count = _max_papers(max_papers)
         topic = _topic(kind, q, category, author, like)
         mailer = Mailer(SmtpConfig.from_settings(site.settings), attempts=2, backoff=1.0)
         freq: Frequency = "weekly" if frequency == "weekly" else "daily"
-        digest.subscribe(site.store, letters_for(site), mailer, email, topic, freq, max_papers)
+        digest.subscribe(site.store, letters_for(site), mailer, email, topic, freq, count)
     except RateLimited:
         raise  # 429 with Retry-After, not a form error
     except PapersiftError as exc:
         form = {k: ("" if isinstance(v, str) and not _is_plain(v) else v) for k, v in form.items()}
-        context = {"mode": "form", "form": form, "kinds": KINDS, "frequencies": FREQUENCIES}
+        context = {"mode": "form", **_form_context(form)}
         context["message"] = for_reader(422 if isinstance(exc, QueryError) else 502, str(exc))  # no SMTP address, errno
         return render(request, site, "subscribe.html", status_code=422, **context)
     return render(request, site, "subscribe.html", mode="sent", email=email.strip())
