@@ -65,7 +65,8 @@ def validate(email: str, topic: Topic, frequency: str, max_papers: int) -> None:
     if not 1 <= max_papers <= MAX_PAPERS:
         raise QueryError(f"a digest holds 1 to {MAX_PAPERS} papers")
     if topic.kind in ("search", "category", "author") and not topic.query.strip():
-        raise QueryError(f"a {topic.kind} subscription needs a {'query' if topic.kind == 'search' else topic.kind}")
+        what = {"search": "a query", "category": "a category", "author": "an author name"}[topic.kind]
+        raise QueryError(f"{'an' if topic.kind == 'author' else 'a'} {topic.kind} subscription needs {what}")
     if topic.kind == "similar" and not topic.seeds:
         raise QueryError("a 'papers like these' subscription needs at least one paper id")
     check_text("email address", email)
