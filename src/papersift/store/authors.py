@@ -8,8 +8,8 @@ people, and only the reader can tell.
 
 A side table rather than JSON functions over `papers.authors`: an indexed equality lookup on the key is
 the same SQL on SQLite and PostgreSQL, where JSON needs `json_each` (a scan of every paper's list) on one
-and a GIN index with no case folding on the other. On the 74,728 arXiv listings (SQLite) an author's
-first page took about 0.3 ms this way against about 190 ms with `json_each` (benchmarks/author_bench.py).
+and a GIN index with no case folding on the other (benchmarks/author_bench.py measures both; figures
+in the README).
 """
 
 from __future__ import annotations

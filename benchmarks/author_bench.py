@@ -1,0 +1,120 @@
+"""How fast an author's papers come out of the store, on the real arXiv listings (74,728 papers).
+
+Ingests the listings into a fresh store (SQLite, or `--postgres`: a throwaway PostgreSQL server), then
+times `papersift.store.authors.papers_by` (the side table `paper_authors`, what the author page, its
+API, feed and digest use) for the most prolific authors and a seeded sample of others, against the
+alternative of JSON functions over `papers.authors` (SQLite `json_each`; PostgreSQL `@>`, without and
+with a GIN index). Prints p50/p99 per method and a JSON summary last:
+    python benchmarks/author_bench.py [--data FILE] [--postgres] [--authors 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import text
+
+from papersift.ingest import ingest
+from papersift.store import Store
+from papersift.store.authors import papers_by
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT = REPO.parent / "shared/data/arxiv_daily/arxiv_daily_2025-2026.jsonl.gz"
+ORDER = "ORDER BY COALESCE(announced, published, updated, featured) DESC, id DESC LIMIT 50"
+
+
+@contextmanager
+def store_url(tmp: Path, postgres: bool) -> Iterator[str]:
+    if not postgres:
+        yield f"sqlite:///{tmp}/bench.db"
+        return
+    sys.path.insert(0, str(REPO))
+    from tests.pgserver import PostgresServer
+
+    tmp.chmod(0o755)  # the server runs as the `postgres` user when we are root
+    server = PostgresServer(tmp / "cluster")
+    server.start()
+    try:
+        yield server.create_database("authors")
+    finally:
+        server.stop()
+
+
+def timed(names: list[str], run: Callable[[str], int]) -> tuple[float, float, int]:
+    """p50 and p99 in ms over the names (each run once after one warm-up pass), and papers found in all."""
+    for name in names[:20]:
+        run(name)
+    times, found = [], 0
+    for name in names:
+        started = time.perf_counter()
+        found += run(name)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))], found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT)
+    parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--authors", type=int, default=200, help="authors timed (20 most prolific + a sample)")
+    args = parser.parse_args()
+    summary: dict[str, object] = {"backend": "postgresql" if args.postgres else "sqlite"}
+    with tempfile.TemporaryDirectory() as tmp, store_url(Path(tmp), args.postgres) as url:
+        store = Store.open(url)
+        report = ingest(store, str(args.data))
+        print(f"ingest: {report.summary()}")
+        summary["papers"] = store.count()
+        summary["ingest_papers_per_s"] = round(report.total / report.seconds)
+        with store.engine.connect() as conn:
+            rows = conn.execute(text("SELECT name, COUNT(*) FROM paper_authors GROUP BY name")).all()
+        by_count = sorted(rows, key=lambda r: (-r[1], r[0]))
+        rest = [r[0] for r in by_count[20:]]
+        names = [r[0] for r in by_count[:20]] + random.Random(7).sample(rest, args.authors - 20)
+        summary["author_rows"] = sum(r[1] for r in rows)
+        summary["most_papers"] = by_count[0][1]
+
+        def side_table(name: str) -> int:
+            return len(papers_by(store, name, 50).papers)  # the page, its total and display name: three queries
+
+        def json_query(sql: str) -> Callable[[str], int]:
+            def run(name: str) -> int:
+                with store.engine.connect() as conn:
+                    return len(conn.execute(text(sql), {"name": name}).all())
+
+            return run
+
+        methods: dict[str, Callable[[str], int]] = {"side_table": side_table}
+        if args.postgres:
+            contains = (
+                f"SELECT * FROM papers WHERE NOT hidden AND authors @> jsonb_build_array(CAST(:name AS text)) {ORDER}"
+            )
+            methods["jsonb_contains_no_index"] = json_query(contains)
+        else:
+            each = "EXISTS (SELECT 1 FROM json_each(papers.authors) WHERE json_each.value = :name)"
+            methods["json_each"] = json_query(f"SELECT * FROM papers WHERE hidden = 0 AND {each} {ORDER}")
+        for label, run in methods.items():
+            p50, p99, found = timed(names, run)
+            print(f"{label:>24}: p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  ({found} papers for {len(names)} authors)")
+            summary[f"{label}_p50_ms"], summary[f"{label}_p99_ms"] = round(p50, 2), round(p99, 2)
+        if args.postgres:
+            with store.engine.begin() as conn:
+                conn.execute(text("CREATE INDEX bench_gin ON papers USING GIN (authors jsonb_path_ops)"))
+            p50, p99, found = timed(names, methods["jsonb_contains_no_index"])
+            print(f"{'jsonb_contains_gin':>24}: p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  ({found} papers)")
+            summary["jsonb_contains_gin_p50_ms"], summary["jsonb_contains_gin_p99_ms"] = round(p50, 2), round(p99, 2)
+        store.close()
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
