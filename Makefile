@@ -10,7 +10,7 @@ SAMPLE := src/papersift/data/sample
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade 'pip>=24'
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,embed]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,embed,ray]'
 	touch $@
 
 setup: $(BIN)/.installed

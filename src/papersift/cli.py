@@ -430,12 +430,32 @@ def _write_whole(output: Path, lines: Iterable[str]) -> None:
 
 @main.command()
 @click.option("--rebuild", is_flag=True, help="Drop the index and build it again from the store.")
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="auto",
+    metavar="[ADDRESS]",
+    help="Embed on Ray first: alone (or 'auto') starts a local Ray, an address joins a cluster "
+    "($PAPERSIFT_RAY_ADDRESS).",
+)
 @click.pass_obj
-def index(obj: Context, rebuild: bool) -> None:
+def index(obj: Context, rebuild: bool, ray_address: str | None) -> None:
     """Bring the search index up to date with the store."""
     import shutil
 
     with _errors():
+        address = ray_address or obj.settings.ray_address
+        if address and obj.settings.embedder != "none":
+            from papersift.index.ray_embed import embed_on_ray
+
+            models = obj.settings.home_dir / "models"
+            with tqdm(desc="embedding on ray", unit=" papers", file=sys.stderr) as bar:
+                batch = obj.settings.ray_batch
+                run = embed_on_ray(obj.store, obj.settings.embedder, models, address, bar.update, bar.reset, batch)
+            click.echo(
+                f"ray: {run.embedded:,} papers embedded by {run.workers} workers in {run.seconds:.0f}s", err=True
+            )
         directory = obj.settings.index_dir / "keyword"
         if rebuild and directory.exists():
             shutil.rmtree(directory)

@@ -66,6 +66,17 @@ class Settings(BaseSettings):
         description="Dense embedding model for hybrid search: minilm-onnx-int8 (packaged, offline), minilm-onnx, "
         "st:<sentence-transformers model name> (needs a network once), static:<path>, hash, or none for BM25 only.",
     )
+    ray_address: str = Field(
+        default="",
+        description="Where `papersift index` embeds: empty in this process; `auto` starts a local Ray; an address "
+        "(host:port of a cluster's head) joins that Ray cluster. `papersift index --ray [ADDRESS]` overrides it.",
+    )
+    ray_batch: int = Field(
+        default=64,
+        ge=1,
+        le=10_000,
+        description="Papers per Ray task: what a lost worker redoes; smaller costs more overhead per paper.",
+    )
     vector_dtype: str = Field(
         default="i8",
         pattern="^(f32|f16|i8)$",
