@@ -70,14 +70,15 @@ def test_serve_stops_within_seconds_of_sigterm_and_keeps_its_vectors(tmp_path: P
             try:
                 _get(f"{base}/api/papers/search?q=diffusion")  # the index thread is up and starts embedding
                 health = _get(f"{base}/healthz")
-                if health.get("vectors_pending"):
+                embedding = health.get("embedding")  # the model loaded and the first batch has its vectors
+                if isinstance(embedding, dict) and embedding["phase"] == "embedding" and embedding["embedded"]:
                     break
             except OSError:
                 pass
             time.sleep(0.1)
         else:
-            pytest.fail("the server never reported papers waiting for vectors")
-        time.sleep(1.0)  # let the embedder get into the corpus (all of it takes several seconds here)
+            pytest.fail("the server never reported embedding progress")
+        time.sleep(0.5)  # let the embedder get into the corpus (all of it takes several seconds here)
         assert _get(f"{base}/healthz")["vectors_pending"], "embedding finished before the signal: test is moot"
         sent = time.monotonic()
         server.send_signal(signal.SIGTERM)
@@ -95,5 +96,5 @@ def test_serve_stops_within_seconds_of_sigterm_and_keeps_its_vectors(tmp_path: P
     kept = VectorIndex.load(
         settings.index_dir / "dense", store, make_embedder("minilm-onnx-int8", cache_dir=home / "models")
     )
-    assert kept is not None and 0 < len(kept) < total, "the vectors embedded before the signal were not kept"
+    assert kept is not None and 0 < len(kept) < total, f"the vectors embedded before the signal were not kept\n{stderr[-2000:]}"
     store.close()

@@ -191,8 +191,8 @@ def ingest(
             verdict = "" if report.changed else " (nothing changed)"
             click.echo(f"{target}: {report.summary()}{verdict}")
     if changed and not no_index:
-        with _errors():
-            engine = SearchEngine.open(store, obj.settings, embed=False)
+        with _errors():  # BM25 only: the embedding model is built when something first needs vectors
+            engine = SearchEngine.open(store, obj.settings, embed=False, vectors=False)
             if not as_json:
                 click.echo(f"search index: {engine.num_docs} papers")
                 _note_pending(engine)
@@ -491,7 +491,7 @@ def serve(obj: Context, host: str | None, port: int | None, log_level: str, work
         count = obj.store.count()
         if settings.workers > 1:
             # BM25 up to date once, before workers share it; each worker embeds new papers in the background
-            SearchEngine.open(obj.store, settings, embed=False)
+            SearchEngine.open(obj.store, settings, embed=False, vectors=False)  # each worker's thread loads the model
             os.environ["PAPERSIFT_HOME"] = str(settings.home_dir)  # workers read their settings from here
             os.environ["PAPERSIFT_DATABASE_URL"] = settings.store_url
             app: Any = "papersift.web:app_from_environment"

@@ -90,9 +90,12 @@ class SearchEngine:
         self.rrf_k = rrf_k
         self._vectors: tuple[Path, Embedder, str] | None = None
         self._stale: VectorIndex | None = None  # a dense index behind the store, waiting for `sync_vectors`
+        self._unloaded: Path | None = None  # the dense index's directory while the model is not loaded yet
 
     @classmethod
-    def open(cls, store: Store, settings: Settings, *, embed: bool = True, sync: bool = True) -> SearchEngine:
+    def open(
+        cls, store: Store, settings: Settings, *, embed: bool = True, sync: bool = True, vectors: bool = True
+    ) -> SearchEngine:
         """Open the indexes and bring BM25 up to date (thousands of papers a second).
 
         With `embed=False` nothing is embedded: the dense index is used if it is current, else ranking
@@ -100,33 +103,46 @@ class SearchEngine:
         `papersift index`) has embedded what changed: minutes per thousands of papers on a CPU.
         With `sync=False` an existing BM25 index is used as it is (the server's background thread syncs
         it): a big backlog or another process holding the index lock must not keep the site from answering.
+        With `vectors=False` the embedding model is not even loaded (its first build takes half a minute):
+        ranking is keyword-only until `attach_vectors` (ingest never needs the model; serve's thread loads it).
         """
         directory = settings.index_dir / "keyword"
         keyword = (None if sync else KeywordIndex.load(directory, store)) or KeywordIndex.open(directory, store)
         engine = cls(
             store, keyword, None, settings.fusion, settings.dense_weight, settings.rrf_k, settings.passage_weight
         )
-        if settings.embedder != "none":
-            from papersift.index.embed import EmbedderUnavailable, make_embedder
-
-            try:
-                embedder = make_embedder(settings.embedder, cache_dir=settings.home_dir / "models")
-            except (EmbedderUnavailable, ValueError) as exc:
-                if "embedder" in settings.model_fields_set or not isinstance(exc, EmbedderUnavailable):
-                    raise ConfigError(f"PAPERSIFT_EMBEDDER={settings.embedder!r} cannot be used: {exc}") from exc
-                # the default model needs the `embed` extra: without it, keyword search still works
-                log.warning("semantic search is off (%s); install papersift[embed] or set PAPERSIFT_EMBEDDER", exc)
-                return engine
-            engine._vectors = (settings.index_dir / "dense", embedder, settings.vector_dtype)
-            if embed:
-                engine.sync_vectors()
-            else:
-                found = VectorIndex.load(settings.index_dir / "dense", store, embedder, settings.vector_dtype)
-                if found is not None and found.is_current(store):
-                    engine.dense = found
-                else:
-                    engine._stale = found
+        if vectors:
+            engine.attach_vectors(settings, embed=embed)
+        elif settings.embedder != "none":
+            engine._unloaded = settings.index_dir / "dense"
         return engine
+
+    def attach_vectors(self, settings: Settings, *, embed: bool = False) -> None:
+        """Load the embedder (building the packaged ONNX model on first use) and the dense index on disk;
+        with `embed=True` also embed what the store has that the index lacks."""
+        if settings.embedder == "none":
+            self._unloaded = None
+            return
+        from papersift.index.embed import EmbedderUnavailable, make_embedder
+
+        try:
+            embedder = make_embedder(settings.embedder, cache_dir=settings.home_dir / "models")
+        except (EmbedderUnavailable, ValueError) as exc:
+            self._unloaded = None  # for good: keyword-only (or the caller reports the ConfigError)
+            if "embedder" in settings.model_fields_set or not isinstance(exc, EmbedderUnavailable):
+                raise ConfigError(f"PAPERSIFT_EMBEDDER={settings.embedder!r} cannot be used: {exc}") from exc
+            # the default model needs the `embed` extra: without it, keyword search still works
+            log.warning("semantic search is off (%s); install papersift[embed] or set PAPERSIFT_EMBEDDER", exc)
+            return
+        self._vectors, self._unloaded = (settings.index_dir / "dense", embedder, settings.vector_dtype), None
+        if embed:
+            self.sync_vectors()
+        else:
+            found = VectorIndex.load(settings.index_dir / "dense", self.store, embedder, settings.vector_dtype)
+            if found is not None and found.is_current(self.store):
+                self.dense = found
+            else:
+                self._stale = found
 
     def sync(self, embed: bool = True) -> int:
         """Apply store changes made since the indexes were opened; returns documents changed.
@@ -172,12 +188,19 @@ class SearchEngine:
         return changed
 
     @property
+    def vectors_unloaded(self) -> bool:
+        """An embedder is configured but not loaded yet (opened with `vectors=False`)."""
+        return self._unloaded is not None
+
+    @property
     def embeds(self) -> bool:
         """An embedder is configured (and loaded): ranking is hybrid whenever `dense` is set."""
         return self._vectors is not None
 
     def vectors_pending(self) -> int:
         """Papers whose vectors are not in the dense index yet (0 when dense ranking is on or off)."""
+        if self._unloaded is not None:  # counted from the saved state: no model needed
+            return VectorIndex.pending_on_disk(self._unloaded, self.store)
         if self._vectors is None or self.dense is not None:
             return 0
         return self._stale.pending(self.store) if self._stale is not None else self.store.count()

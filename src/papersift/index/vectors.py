@@ -136,6 +136,19 @@ class VectorIndex:
         with index_lock(directory):
             return cls._try_open(directory, store, embedder, dtype)
 
+    @staticmethod
+    def pending_on_disk(directory: Path, store: Store) -> int:
+        """Papers changed since the index saved in `directory` was synced (all of them when there is none),
+        read from its state file alone: `ingest` reports this without loading the embedding model."""
+        try:
+            state = json.loads((directory / "state.json").read_text())
+            rev = int(state["rev"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return store.count()
+        if not belongs_to(state, store) or rev > store.revision():
+            return store.count()
+        return store.count_changed_since(rev)
+
     def is_current(self, store: Store) -> bool:
         return int(self.state["rev"]) == store.revision()
 

