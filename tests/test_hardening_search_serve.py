@@ -96,5 +96,6 @@ def test_serve_stops_within_seconds_of_sigterm_and_keeps_its_vectors(tmp_path: P
     kept = VectorIndex.load(
         settings.index_dir / "dense", store, make_embedder("minilm-onnx-int8", cache_dir=home / "models")
     )
-    assert kept is not None and 0 < len(kept) < total, f"the vectors embedded before the signal were not kept\n{stderr[-2000:]}"
+    kept_note = f"the vectors embedded before the signal were not kept\n{stderr[-2000:]}"
+    assert kept is not None and 0 < len(kept) < total, kept_note
     store.close()
