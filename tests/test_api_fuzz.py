@@ -145,6 +145,7 @@ class FuzzSite:
     paper_ids: list[str]
     manage_tokens: list[str]
     confirm_tokens: list[str]
+    comment_ids: list[int] = field(default_factory=list)
     csrf: str = ""
     cookies: dict[str, str] = field(default_factory=dict)
     mails: _Inbox = field(default_factory=_Inbox)
@@ -213,6 +214,11 @@ def _prepare(settings: Settings, store: Store) -> FuzzSite:
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
     site = FuzzSite(app=app, schema=schema, paper_ids=ids, manage_tokens=manage, confirm_tokens=confirm)
     site.sign_in()
+    admin = app.state.site.accounts.user_by_name(ADMIN)
+    comments = app.state.site.comments  # the admin's own, so edits, deletes and hides can succeed
+    tops = [comments.add(pid, admin.id, f"comment on {pid}") for pid in ids[:5]]
+    replies = [comments.add(top.paper_id, admin.id, "a reply", reply_to=top.id) for top in tops[:2]]
+    site.comment_ids = [c.id for c in tops + replies]
     return site
 
 
@@ -229,7 +235,7 @@ def aim(site: FuzzSite, case: Case, data: st.DataObject) -> bool:
     True when it changed the case (then a generated invalid value may have become valid)."""
     changed = False
 
-    def real(values: list[str], label: str) -> str | None:
+    def real(values: list[Any], label: str) -> Any:
         nonlocal changed
         if not data.draw(st.booleans(), label=label):
             return None
@@ -241,6 +247,8 @@ def aim(site: FuzzSite, case: Case, data: st.DataObject) -> bool:
         params["paper_id"] = value
     if "token" in params and (value := real(site.manage_tokens, "token")):
         params["token"] = value
+    if "comment_id" in params and (number := real(site.comment_ids, "comment_id")):
+        params["comment_id"] = number
     if case.path.endswith("/confirm") and isinstance(case.query, dict) and (value := real(site.confirm_tokens, "q")):
         case.query["token"] = value
     body = case.body if isinstance(case.body, dict) else {}
@@ -252,6 +260,8 @@ def aim(site: FuzzSite, case: Case, data: st.DataObject) -> bool:
         "username": [ADMIN, "another_user"],
         "password": [PASSWORD, "password 12345"],
     }
+    if isinstance(body.get("parent_id"), int) and (number := real(site.comment_ids, "parent_id")):
+        body["parent_id"] = number
     for key, values in replacements.items():
         if isinstance(body.get(key), str) and (value := real(values, key)):
             body[key] = value

@@ -14,6 +14,9 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from markupsafe import escape
 from sqlalchemy import select
 
 from papersift.errors import PaperNotFound, QueryError
@@ -23,6 +26,7 @@ from papersift.store import Store
 from papersift.store.accounts import Accounts
 from papersift.store.comments import MAX_CHARS, CommentNotFound, Comments, NotYourComment
 from papersift.web import auth, create_app
+from papersift.web.ratelimit import Limiter
 
 from .old_store import store_at
 
@@ -278,6 +282,42 @@ def test_posting_is_rate_limited_per_user_and_per_address(app: FastAPI) -> None:
     Reader(app, "elsewhere", "192.0.2.9").post(PAPER, "another address is fine").raise_for_status()
 
 
+def test_refused_text_does_not_use_up_the_allowance(app: FastAPI) -> None:
+    ann = Reader(app, "ann", "192.0.2.2")
+    for _ in range(8):
+        _error(ann.post(PAPER, "x" * (MAX_CHARS + 1)), 422, "invalid_request")
+        _error(ann.post(PAPER, " "), 422, "invalid_request")
+    assert [ann.post(PAPER, f"fine {i}").status_code for i in range(6)] == [201] * 5 + [429]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.text(max_size=60) | st.sampled_from(["", " ", "x" * (MAX_CHARS + 1), "a\x00b", "<script>x</script>"]),
+    parent=st.text(max_size=12) | st.integers(-3, 2**40).map(str),
+    csrf_ok=st.booleans(),
+)
+def test_any_form_input_gets_a_page_never_a_500_and_keeps_the_text(
+    app: FastAPI, body: str, parent: str, csrf_ok: bool
+) -> None:
+    """Generated form fields on the comment form: a redirect to the new comment, or the form again with a
+    reader's message and the text; the store holds exactly the accepted comments."""
+    app.state.limiter = Limiter()  # each example starts with a fresh allowance
+    if not hasattr(app.state, "test_reader"):
+        app.state.test_reader = Reader(app, "ann", "192.0.2.2")
+    ann: Reader = app.state.test_reader
+    before = app.state.site.comments.counts([PAPER]).get(PAPER, 0)
+    data = {"body": body, "parent_id": parent, "csrf_token": ann.csrf if csrf_ok else ""}
+    r = ann.client.post(f"/papers/{PAPER}/comments", data=data)
+    after = app.state.site.comments.counts([PAPER]).get(PAPER, 0)
+    if r.status_code == 303:
+        assert after == before + 1 and re.search(r"#c\d+$", r.headers["location"])
+    else:
+        assert r.status_code in (403, 404, 422), r.text
+        assert after == before and 'class="alert"' in r.text
+        if body.strip() and "\x00" not in body and "\r" not in body:
+            assert str(escape(body.strip()))[:40] in r.text  # as the page's autoescaping writes it
+
+
 def _csrf(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found
@@ -374,3 +414,7 @@ def test_cards_show_comment_counts_also_on_cached_pages(app: FastAPI) -> None:
     signed_in = ann.client.get("/?date=2025-01-02").text
     assert ">1 comment</a>" in card_of(signed_in, OTHER)
     assert "Discussion (2)" in anon.get(f"/papers/{PAPER}").text
+    # the API carries the same counts, on lists and on one paper
+    daily = {it["id"]: it["comments"] for it in anon.get("/api/daily_papers?date=2025-01-02").json()["items"]}
+    assert daily == {PAPER: 2, OTHER: 1}
+    assert anon.get(f"/api/papers/{PAPER}").json()["comments"] == 2

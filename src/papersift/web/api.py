@@ -78,6 +78,7 @@ class PaperOut(BaseModel):
     source_upvotes: int = Field(description="Upvotes from the source (e.g. Hugging Face)")
     local_votes: int = Field(description="Upvotes cast on this site")
     votes: int = Field(description="source_upvotes + local_votes")
+    comments: int = Field(0, description="Comments readers can see in this paper's discussion on the site")
     url: str = Field(description="This paper's page on the site")
 
 
@@ -158,6 +159,14 @@ def paper_out(request: Request, paper: Paper, local_votes: int) -> PaperOut:
     )
 
 
+def _with_comments(site: Site, items: list[PaperOut]) -> list[PaperOut]:
+    """The papers' comment counts, one query for the whole list."""
+    counts = site.comments.counts([it.id for it in items])
+    for it in items:
+        it.comments = counts.get(it.id, 0)
+    return items
+
+
 def visible_paper(request: Request, site: Site, paper_id: str) -> Paper:
     """A paper by id; hidden ones exist only for admins."""
     paper = site.store.get(paper_id[:300])
@@ -170,7 +179,7 @@ def visible_paper(request: Request, site: Site, paper_id: str) -> Paper:
 
 def _list(request: Request, site: Site, papers: list[Paper], limit: int, offset: int) -> PaperList:
     counts = site.accounts.counts([p.id for p in papers])
-    items = [paper_out(request, p, counts.get(p.id, 0)) for p in papers]
+    items = _with_comments(site, [paper_out(request, p, counts.get(p.id, 0)) for p in papers])
     return PaperList(
         items=items, limit=limit, offset=offset, next_offset=offset + limit if len(items) >= limit else None
     )
@@ -195,7 +204,7 @@ def daily_papers(
     page = feed.daily(
         site.store, site.accounts, parse_day(date, "date"), view, category=category, limit=limit, offset=offset
     )
-    items = [paper_out(request, it.paper, it.local_votes) for it in page.items]
+    items = _with_comments(site, [paper_out(request, it.paper, it.local_votes) for it in page.items])
     more = offset + len(items) < page.total
     return DailyOut(
         items=items,
@@ -216,9 +225,8 @@ def daily_papers(
 def trending(request: Request, site: SiteDep, limit: Limit = 30) -> PaperList:
     s = site.settings
     items = feed.trending(site.store, site.accounts, gravity=s.trending_gravity, days=s.trending_days, limit=limit)
-    return PaperList(
-        items=[paper_out(request, it.paper, it.local_votes) for it in items], limit=limit, offset=0, next_offset=None
-    )
+    outs = _with_comments(site, [paper_out(request, it.paper, it.local_votes) for it in items])
+    return PaperList(items=outs, limit=limit, offset=0, next_offset=None)
 
 
 @router.get("/papers/search", response_model=PaperList, summary="Full-text search with filters")
@@ -279,13 +287,13 @@ def hide(request: Request, site: SiteDep, paper_id: str, body: HideIn) -> PaperO
     with site.store.write() as writer:
         writer.set_hidden(paper_id, body.hidden)
     paper = site.store.get(paper_id)
-    return paper_out(request, paper, site.accounts.counts([paper.id]).get(paper.id, 0))
+    return _with_comments(site, [paper_out(request, paper, site.accounts.counts([paper.id]).get(paper.id, 0))])[0]
 
 
 @router.get("/papers/{paper_id:path}", response_model=PaperOut, summary="One paper")
 def paper(request: Request, site: SiteDep, paper_id: str) -> PaperOut:
     found = visible_paper(request, site, paper_id)
-    return paper_out(request, found, site.accounts.counts([found.id]).get(found.id, 0))
+    return _with_comments(site, [paper_out(request, found, site.accounts.counts([found.id]).get(found.id, 0))])[0]
 
 
 @router.post("/submit", response_model=SubmitOut, status_code=201, summary="Add a paper by arXiv id or URL")
@@ -295,7 +303,7 @@ def submit(request: Request, site: SiteDep, body: SubmitIn) -> SubmitOut:
     if result.added:
         site.accounts.record_submission(user.id, result.paper.id)
         site.changed()  # the index thread syncs it; the request does not wait
-    return SubmitOut(added=result.added, paper=paper_out(request, result.paper, 0))
+    return SubmitOut(added=result.added, paper=_with_comments(site, [paper_out(request, result.paper, 0)])[0])
 
 
 def _me(request: Request, user: User | None) -> MeOut:

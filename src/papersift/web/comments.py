@@ -21,7 +21,7 @@ from starlette.responses import Response
 from papersift.errors import PapersiftError, QueryError, RateLimited
 from papersift.models import Paper
 from papersift.store.accounts import User
-from papersift.store.comments import MAX_CHARS, Comment, CommentNotFound, NotYourComment, Thread
+from papersift.store.comments import MAX_CHARS, Comment, CommentNotFound, NotYourComment, Thread, check_body
 from papersift.web import STATUS, auth, for_reader, markdown
 from papersift.web.api import MAX_PAGE, THROTTLED, HideIn, SiteDep, error_responses, visible_paper
 from papersift.web.ratelimit import client_ip, limiter_for
@@ -166,6 +166,7 @@ def list_comments(
 def post_comment(request: Request, site: SiteDep, paper_id: str, body: CommentIn) -> CommentOut:
     user = _writer(request, site)
     paper = visible_paper(request, site, paper_id)
+    check_body(body.body)  # a refused text does not use up the reader's allowance
     throttle(request, user)
     return comment_out(site.comments.add(paper.id, user.id, body.body, body.parent_id), user.is_admin)
 
@@ -175,6 +176,7 @@ def post_comment(request: Request, site: SiteDep, paper_id: str, body: CommentIn
 )
 def edit_comment(request: Request, site: SiteDep, comment_id: CommentId, body: CommentEdit) -> CommentOut:
     user = _writer(request, site)
+    check_body(body.body)
     throttle(request, user)
     return comment_out(site.comments.edit(comment_id, user.id, body.body), user.is_admin)
 
@@ -305,8 +307,10 @@ def post_form(
     try:
         user = auth.require_user(request, site)
         auth.check_csrf(request, csrf_token)
+        check_body(body)
+        reply_to = _reply_to(parent_id)
         throttle(request, user)
-        comment = site.comments.add(paper.id, user.id, body, _reply_to(parent_id))
+        comment = site.comments.add(paper.id, user.id, body, reply_to)
     except (QueryError, RateLimited, CommentNotFound, auth.Forbidden, auth.AuthRequired) as exc:
         return _refused(request, site, exc, paper, body, action, parent_id=parent_id)
     return _to(request, paper.id, f"c{comment.id}")
@@ -321,6 +325,7 @@ def edit_form(
     try:
         user = auth.require_user(request, site)
         auth.check_csrf(request, csrf_token)
+        check_body(body)
         throttle(request, user)
         site.comments.edit(comment_id, user.id, body)
     except (QueryError, RateLimited, CommentNotFound, NotYourComment, auth.Forbidden, auth.AuthRequired) as exc:
