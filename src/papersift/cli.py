@@ -489,6 +489,8 @@ def serve(obj: Context, host: str | None, port: int | None, log_level: str, work
     logging.basicConfig(level=log_level.upper(), format="%(message)s")
     with _errors():
         count = obj.store.count()
+        if settings.embed_device != "cpu":  # the index thread would only log it: refuse to start instead
+            SearchEngine.open(obj.store, settings, embed=False, sync=False)
         if settings.workers > 1:
             # BM25 up to date once, before workers share it; each worker embeds new papers in the background
             SearchEngine.open(obj.store, settings, embed=False, vectors=False)  # each worker's thread loads the model

@@ -103,7 +103,7 @@ class SearchEngine:
         `papersift index`) has embedded what changed: minutes per thousands of papers on a CPU.
         With `sync=False` an existing BM25 index is used as it is (the server's background thread syncs
         it): a big backlog or another process holding the index lock must not keep the site from answering.
-        With `vectors=False` the embedding model is not even loaded (its first build takes half a minute):
+        With `vectors=False` the embedding model is not even loaded (a second, more on a busy machine):
         ranking is keyword-only until `attach_vectors` (ingest never needs the model; serve's thread loads it).
         """
         directory = settings.index_dir / "keyword"
@@ -118,15 +118,20 @@ class SearchEngine:
         return engine
 
     def attach_vectors(self, settings: Settings, *, embed: bool = False) -> None:
-        """Load the embedder (building the packaged ONNX model on first use) and the dense index on disk;
+        """Load the embedder (the shipped int8 model loads in about a second) and the dense index on disk;
         with `embed=True` also embed what the store has that the index lacks."""
         if settings.embedder == "none":
             self._unloaded = None
             return
-        from papersift.index.embed import EmbedderUnavailable, make_embedder
+        from papersift.index.embed import EmbedderUnavailable, EmbedDeviceUnavailable, make_embedder
 
         try:
-            embedder = make_embedder(settings.embedder, cache_dir=settings.home_dir / "models")
+            embedder = make_embedder(
+                settings.embedder, cache_dir=settings.home_dir / "models", device=settings.embed_device
+            )
+        except EmbedDeviceUnavailable as exc:  # a device asked for by name never falls back quietly
+            self._unloaded = None
+            raise ConfigError(str(exc)) from exc
         except (EmbedderUnavailable, ValueError) as exc:
             self._unloaded = None  # for good: keyword-only (or the caller reports the ConfigError)
             if "embedder" in settings.model_fields_set or not isinstance(exc, EmbedderUnavailable):

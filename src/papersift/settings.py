@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         le=10_000,
         description="Papers per Ray task: what a lost worker redoes; smaller costs more overhead per paper.",
     )
+    embed_device: str = Field(
+        default="cpu",
+        pattern="^(cpu|cuda)$",
+        description="Where the transformer embedder runs: cpu, or cuda (onnxruntime's CUDA provider; needs the gpu "
+        "extra and an NVIDIA GPU, else commands fail saying so).",
+    )
     vector_dtype: str = Field(
         default="i8",
         pattern="^(f32|f16|i8)$",

