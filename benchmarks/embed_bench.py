@@ -5,6 +5,10 @@ Run from the repo root:  HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/embed_benc
 For each variant: documents/s embedding title + " " + text for the 5,183-doc corpus (tokenisation
 included, model load excluded), p50 ms of one embed_query call, and exact-cosine nDCG@10 / Recall@100
 on the 300 test queries. nDCG uses trec_eval's gain (the qrels grade) over log2(rank + 1).
+
+`--speed N` measures throughput only: papers/s embedding title + abstract of the first N papers of
+the arXiv listing snapshot (../shared/data/arxiv_daily), after a warm-up batch, and `--device cuda`
+runs the model on onnxruntime's CUDA provider (benchmarks/gpu_embed.sh runs both devices).
 The last line printed is a JSON summary.
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import json
 import math
 import statistics
@@ -24,6 +29,7 @@ import numpy as np
 from papersift.index.embed import make_embedder
 
 DEFAULT_DATA = Path("../shared/data/scifact")
+ARXIV = Path(__file__).resolve().parents[2] / "shared/data/arxiv_daily/arxiv_daily_2025-2026.jsonl.gz"
 DEFAULT_VARIANTS = "hash,static:minilm,minilm-onnx-int8@64,minilm-onnx-int8@128,minilm-onnx-int8,minilm-onnx"
 
 
@@ -95,11 +101,56 @@ def evaluate(spec: str, ids: list[str], texts: list[str], queries: dict[str, str
     }
 
 
+def load_abstracts(n: int, path: Path = ARXIV) -> list[str]:
+    """Title + abstract of the first n papers of the arXiv listing snapshot (cycled when n exceeds it)."""
+    texts: list[str] = []
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            texts.append(f"{r.get('title', '')} {r.get('abstract', '')}".strip())
+            if len(texts) >= n:
+                break
+    return [texts[i % len(texts)] for i in range(n)]
+
+
+def speed(spec: str, texts: list[str], device: str, batch_tokens: int | None) -> dict:
+    """Papers/s of embed_documents over `texts` (model load and one warm-up batch excluded)."""
+    kwargs = {"batch_tokens": batch_tokens} if batch_tokens else {}
+    t0 = time.perf_counter()
+    emb = make_embedder(spec, device=device, **kwargs)
+    load_s = time.perf_counter() - t0
+    emb.embed_documents(texts[:64])
+    t0 = time.perf_counter()
+    vectors = emb.embed_documents(texts)
+    took = time.perf_counter() - t0
+    assert vectors.shape == (len(texts), emb.dim)
+    return {
+        "variant": emb.name,
+        "device": device,
+        "papers": len(texts),
+        "papers_per_s": round(len(texts) / took, 1),
+        "seconds": round(took, 1),
+        "load_s": round(load_s, 2),
+        "batch_tokens": getattr(emb, "batch_tokens", None),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SciFact dir (with beir_format/, beir_qrels/)")
     ap.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated embedder specs, e.g. st:packaged")
+    ap.add_argument("--speed", type=int, metavar="N", help="only papers/s on N arXiv abstracts (no nDCG)")
+    ap.add_argument("--arxiv", type=Path, default=ARXIV, help="arXiv listing JSON lines (gzip) for --speed")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the ONNX model runs")
+    ap.add_argument("--batch-tokens", type=int, help="padded tokens per batch (default: chosen for the device)")
     args = ap.parse_args(argv)
+    if args.speed:
+        texts = load_abstracts(args.speed, args.arxiv)
+        runs = [speed(s.strip(), texts, args.device, args.batch_tokens) for s in args.variants.split(",") if s.strip()]
+        for r in runs:
+            print(f"{r['variant']:<24} {r['device']:<5} papers/s {r['papers_per_s']:>8.1f}  ({r['papers']} papers)")
+        print(json.dumps({"dataset": "arxiv-abstracts", "results": runs}))
+        return 0
     ids, texts, queries, qrels = load_scifact(args.data)
     print(f"SciFact: {len(ids)} docs, {len(queries)} test queries", file=sys.stderr)
     results = []

