@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
@@ -563,6 +563,55 @@ def bench_latency(n: int, data: Path, embedder: str, keep: Path | None) -> None:
 
     with _errors():
         latency.main(data, n, embedder, keep)
+
+
+@bench.command("recommend")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("../shared/data/arxiv_daily/arxiv_daily_2025-2026.jsonl.gz"),
+    show_default=True,
+)
+@click.option("--readers", default=300, show_default=True, type=click.IntRange(1, 5000), help="Readers per sample.")
+@click.option("--seed", default=12, show_default=True, help="Seed that draws the readers.")
+@click.option(
+    "--sample",
+    type=click.Choice(["test", "validation"]),
+    default="test",
+    show_default=True,
+    help="Report on the test readers; tune on the disjoint validation readers.",
+)
+@click.option("--split", type=click.DateTime(["%Y-%m-%d"]), default="2026-01-01", show_default=True)
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Only listings from this day (a smaller slice).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Only listings before this day.")
+@click.option("--min-before", default=5, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--min-after", default=3, show_default=True, type=click.IntRange(1, 1000))
+def bench_recommend(
+    data: Path,
+    readers: int,
+    seed: int,
+    sample: str,
+    split: datetime,
+    since: datetime | None,
+    until: datetime | None,
+    min_before: int,
+    min_after: int,
+) -> None:
+    """For-you recall@50 and P@10 on simulated readers, next to tf-idf baselines; JSON summary last."""
+    from papersift.bench import recommend
+
+    with _errors():
+        recommend.main(
+            data,
+            readers,
+            seed,
+            sample,
+            split.date(),
+            since.date() if since else None,
+            until.date() if until else None,
+            min_before,
+            min_after,
+        )
 
 
 main.add_command(digest)

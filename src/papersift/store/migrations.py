@@ -311,6 +311,12 @@ def _m008_comments(conn: Connection) -> None:
     conn.execute(insert(md.tables["meta"]).values(key="comments_rev", value=0))
 
 
+def _m010_library(conn: Connection) -> None:
+    from papersift.store.library import migrate_library  # its module owns the tables; imported late (no circle)
+
+    migrate_library(conn)
+
+
 def _m011_vectors(conn: Connection) -> None:
     """Passage vectors per paper and model, so any host rebuilds its dense index without embedding (see
     store/vectors.py for why they live here). No foreign key: a vector write must not lock paper rows."""
@@ -344,6 +350,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (6, "clean records", _m006_clean_records),
     (7, "code links", _m007_code_links),
     (8, "comments", _m008_comments),
+    (10, "library", _m010_library),
     (11, "vectors", _m011_vectors),
     (12, "paper authors", _m012_paper_authors),
 ]

@@ -1,0 +1,1 @@
+"""Ranking models: what each reader should read next (recommend)."""
