@@ -39,6 +39,7 @@ from papersift.store.papers import Store
 MAX_NAME = 100
 MAX_COLLECTIONS = 200  # per reader: a library, not a database of its own
 MAX_PAPERS = 5000  # per collection
+DEFAULT_NAME = "Saved"
 
 
 class CollectionNotFound(PapersiftError):
@@ -116,12 +117,14 @@ class Library:
     def __init__(self, store: Store) -> None:
         self.store = store
         md = MetaData()
-        md.reflect(store.engine, only=["collections", "collection_papers", "not_interested", "library_revs", "users"])
+        tables = ["collections", "collection_papers", "not_interested", "library_revs", "users", "votes"]
+        md.reflect(store.engine, only=tables)
         self.collections: Table = md.tables["collections"]
         self.saved: Table = md.tables["collection_papers"]
         self.dismissed: Table = md.tables["not_interested"]
         self.revs: Table = md.tables["library_revs"]
         self.users: Table = md.tables["users"]
+        self.votes: Table = md.tables["votes"]
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -179,6 +182,12 @@ class Library:
         """Which of these papers the user has saved somewhere (to draw the save control filled)."""
         wanted = set(paper_ids)
         return {pid for pid in self.saved_ids(user_id) if pid in wanted}
+
+    def upvoted_ids(self, user_id: int) -> list[str]:
+        """Papers the user upvoted: positives of their model next to the saved ones."""
+        v = self.votes
+        with self.store.engine.connect() as conn:
+            return sorted(conn.execute(select(v.c.paper_id).where(v.c.user_id == user_id)).scalars())
 
     def dismissed_ids(self, user_id: int) -> list[str]:
         """Papers the user marked "not interested" (negatives of their model; never recommended)."""
@@ -245,15 +254,51 @@ class Library:
                 if held >= MAX_PAPERS:
                     raise QueryError(f"a collection holds at most {MAX_PAPERS} papers")
                 row = {"collection_id": collection_id, "paper_id": paper_id, "added_at": datetime.now(UTC)}
-                changed = w.conn.execute(insert_ignoring_duplicates(w.conn.dialect.name, s).values(**row)).rowcount
+                changed = _inserted(w.conn, s, row)
                 d = self.dismissed
                 w.conn.execute(delete(d).where(d.c.user_id == user_id, d.c.paper_id == paper_id))
             else:
                 where = (s.c.collection_id == collection_id, s.c.paper_id == paper_id)
-                changed = w.conn.execute(delete(s).where(*where)).rowcount
+                changed = w.conn.execute(delete(s).where(*where)).rowcount > 0
             if changed:
                 self._bump(w.conn, user_id)
         return bool(changed)
+
+    def default_collection(self, user_id: int) -> Collection:
+        """The reader's "Saved" collection (private), made on first use: where a card's Save button puts a paper."""
+        c = self.collections
+        with self.store.engine.connect() as conn:
+            query = select(c.c.id).where(c.c.user_id == user_id, c.c.name_key == name_key(DEFAULT_NAME))
+            found = conn.execute(query).scalar()
+        if found is not None:
+            return self.get(int(found), user_id)
+        try:
+            return self.create(user_id, DEFAULT_NAME)
+        except CollectionNameTaken:  # made by a parallel request meanwhile
+            return self.default_collection(user_id)
+
+    def holding(self, user_id: int, paper_id: str) -> list[int]:
+        """Ids of the user's collections that hold the paper."""
+        c, s = self.collections, self.saved
+        query = (
+            select(c.c.id).join(s, s.c.collection_id == c.c.id).where(c.c.user_id == user_id, s.c.paper_id == paper_id)
+        )
+        with self.store.engine.connect() as conn:
+            return sorted(int(i) for i in conn.execute(query).scalars())
+
+    def unsave(self, user_id: int, paper_id: str) -> int:
+        """Remove a paper from every collection of the user; returns from how many."""
+        c, s = self.collections, self.saved
+        mine = select(c.c.id).where(c.c.user_id == user_id).scalar_subquery()
+        with self.store.write() as w:
+            removed = len(
+                w.conn.execute(
+                    delete(s).where(s.c.paper_id == paper_id, s.c.collection_id.in_(mine)).returning(s.c.collection_id)
+                ).all()
+            )
+            if removed:
+                self._bump(w.conn, user_id)
+        return removed
 
     def dismiss(self, user_id: int, paper_id: str, dismissed: bool = True) -> bool:
         """Mark (or unmark) a paper "not interested"; idempotent. Returns whether anything changed."""
@@ -263,9 +308,9 @@ class Library:
                 if not storable(paper_id) or w.conn.execute(select(p.c.id).where(p.c.id == paper_id)).first() is None:
                     raise PaperNotFound(paper_id)
                 row = {"user_id": user_id, "paper_id": paper_id, "created_at": datetime.now(UTC)}
-                changed = w.conn.execute(insert_ignoring_duplicates(w.conn.dialect.name, d).values(**row)).rowcount
+                changed = _inserted(w.conn, d, row)
             else:
-                changed = w.conn.execute(delete(d).where(d.c.user_id == user_id, d.c.paper_id == paper_id)).rowcount
+                changed = w.conn.execute(delete(d).where(d.c.user_id == user_id, d.c.paper_id == paper_id)).rowcount > 0
             if changed:
                 self._bump(w.conn, user_id)
         return bool(changed)
@@ -281,6 +326,13 @@ class Library:
         r = self.revs
         if conn.execute(update(r).where(r.c.user_id == user_id).values(rev=r.c.rev + 1)).rowcount == 0:
             conn.execute(insert_ignoring_duplicates(conn.dialect.name, r).values(user_id=user_id, rev=1))
+
+
+def _inserted(conn: Connection, table: Table, row: dict[str, object]) -> bool:
+    """Insert unless the row is there; whether it was new. (psycopg reports rowcount -1 for an insert
+    that did nothing on conflict, so RETURNING says it instead, on both backends.)"""
+    query = insert_ignoring_duplicates(conn.dialect.name, table).values(**row).returning(*table.primary_key.columns)
+    return conn.execute(query).first() is not None
 
 
 def _utc(value: datetime) -> datetime:

@@ -40,6 +40,7 @@ from papersift.store import Store
 from papersift.store.accounts import UsernameTaken
 from papersift.store.comments import CommentNotFound, NotYourComment
 from papersift.store.engine import WEB_BUSY_TIMEOUT
+from papersift.store.library import CollectionNotFound
 from papersift.web.auth import AuthRequired, BadCredentials, Forbidden, site_secret
 from papersift.web.logs import AccessLog
 from papersift.web.page_cache import PageCache
@@ -55,6 +56,7 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
     PaperNotFound: (404, "not_found"),
     CommentNotFound: (404, "not_found"),
     NotYourComment: (403, "forbidden"),
+    CollectionNotFound: (404, "not_found"),
     RateLimited: (429, "rate_limited"),
     StoreBusy: (503, "store_busy"),
     QueryError: (422, "invalid_request"),
@@ -241,7 +243,7 @@ def app_from_environment() -> FastAPI:
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     """Build the app over `store` (or the one the settings name, opened and closed with the app)."""
-    from papersift.web import api, authors, comments, docs, feeds, pages, subscriptions
+    from papersift.web import api, authors, comments, docs, feeds, library, pages, subscriptions
 
     owns_store = store is None
     if store is None:  # a request answers 503 + Retry-After rather than wait out a long writer
@@ -278,6 +280,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(subscriptions.router)
     app.include_router(subscriptions.api_router)
     app.include_router(docs.router)
+    app.include_router(library.api_router)
+    app.include_router(library.router)
     _refuse_get_on_write_routes(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(

@@ -122,8 +122,14 @@ def _votes(request: Request, site: Site, items: list[feed.FeedItem]) -> dict[str
     """What the cards need besides the papers: the reader's votes, the comment counts, who submitted each."""
     user = auth.current_user(request, site)
     ids = [it.paper.id for it in items]
+    if user is None:
+        saved: set[str] = set()
+        voted: set[str] = set()
+    else:
+        voted, saved = site.accounts.voted(user.id, ids), site.library.saved_among(user.id, ids)
     return {
-        "voted": site.accounts.voted(user.id, ids) if user else set(),
+        "voted": voted,
+        "saved": saved,
         "comment_counts": site.comments.counts(ids),
         "submitters": site.accounts.submitters(ids),
     }

@@ -13,11 +13,13 @@ import threading
 import time
 
 from papersift.errors import ConfigError, SearchIndexError
+from papersift.rank.for_you import Recommender
 from papersift.search import SearchEngine
 from papersift.settings import Settings
 from papersift.store import Store
 from papersift.store.accounts import Accounts
 from papersift.store.comments import Comments
+from papersift.store.library import Library
 from papersift.web.warmup import Warmup, WarmupState
 
 SYNC_EVERY = 5.0  # seconds between checks for changes made by other processes (cron ingest)
@@ -42,6 +44,8 @@ class Site:
         self.owns_store = owns_store
         self.accounts = Accounts(store)
         self.comments = Comments(store)
+        self.library = Library(store)
+        self.recommender = Recommender(store, self.accounts, self.library)  # For you: its own worker thread
         self._engine: SearchEngine | None = None
         self._opened = threading.Event()
         self._stop = threading.Event()
@@ -130,6 +134,7 @@ class Site:
         """Stop the worker (it saves the vectors embedded so far) within STOP_WAIT seconds, close the store."""
         self._stop.set()
         self._wake.set()
+        self.recommender.close()
         worker = self._worker
         if worker is not None:
             worker.join(timeout=STOP_WAIT)

@@ -1,4 +1,4 @@
-// papersift: keyboard navigation, upvotes without a reload, BibTeX copy. Everything works without it.
+// papersift: keyboard navigation, upvotes and saves without a reload, BibTeX copy. Everything works without it.
 (function () {
   "use strict";
   const meta = (name) => (document.querySelector(`meta[name="${name}"]`) || {}).content || "";
@@ -52,11 +52,40 @@
     });
   }
 
+  // library: Save puts the paper in the reader's "Saved" collection; pressed again, takes it out of all
+  async function save(form) {
+    const id = form.dataset.id;
+    if (/^(?:\.|%2e){1,2}$/i.test(id)) { form.submit(); return; }
+    const on = form.querySelector(".save-btn").classList.contains("on");
+    const res = await fetch(`${meta("root-path")}/api/papers/${encodeURIComponent(id)}/save`, {
+      method: on ? "DELETE" : "POST",
+      headers: { "X-CSRF-Token": meta("csrf-token"), Accept: "application/json" },
+      credentials: "same-origin",
+    });
+    if (res.status === 401) {
+      location.href = `${meta("root-path")}/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+      return;
+    }
+    if (!res.ok) { toast("Could not save; reload and try again"); return; }
+    const body = await res.json();
+    document.querySelectorAll(`form.save[data-id="${CSS.escape(id)}"]`).forEach((f) => {
+      const b = f.querySelector(".save-btn");
+      b.classList.toggle("on", body.saved);
+      b.setAttribute("aria-pressed", String(body.saved));
+      b.textContent = body.saved ? "Saved" : "Save";
+      f.querySelector('input[name="action"]').value = body.saved ? "remove" : "save";
+    });
+    toast(body.saved ? "Saved to your library" : "Removed from your collections");
+  }
+
   document.addEventListener("submit", (ev) => {
     const form = ev.target;
     if (form.classList && form.classList.contains("vote")) {
       ev.preventDefault();
       vote(form);
+    } else if (form.classList && form.classList.contains("save")) {
+      ev.preventDefault();
+      save(form);
     }
   });
 
@@ -85,6 +114,11 @@
       case "u": {
         const form = card ? card.querySelector("form.vote") : document.querySelector(".paperhead form.vote");
         if (form) vote(form);
+        break;
+      }
+      case "s": {
+        const form = card ? card.querySelector("form.save") : null;
+        if (form) save(form); else return;
         break;
       }
       case "/": { const q = document.getElementById("q"); if (q) { q.focus(); q.select(); } break; }
