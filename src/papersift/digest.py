@@ -24,6 +24,7 @@ from papersift.errors import PaperNotFound, QueryError
 from papersift.letters import CONFIRM_DAYS, Letters
 from papersift.mail import ADDRESS_RE, Mailer, MailError, build_message
 from papersift.models import Paper
+from papersift.rank import for_you
 from papersift.search import MAX_LIMIT, Filters, SearchEngine, matches
 from papersift.settings import Settings
 from papersift.store import Store, authors, listing
@@ -67,6 +68,8 @@ def validate(email: str, topic: Topic, frequency: str, max_papers: int) -> None:
     if topic.kind in ("search", "category", "author") and not topic.query.strip():
         what = {"search": "a query", "category": "a category", "author": "an author name"}[topic.kind]
         raise QueryError(f"{'an' if topic.kind == 'author' else 'a'} {topic.kind} subscription needs {what}")
+    if topic.kind == "foryou" and not topic.query.isdigit():
+        raise QueryError("a 'for you' subscription belongs to a signed-in reader")
     if topic.kind == "similar" and not topic.seeds:
         raise QueryError("a 'papers like these' subscription needs at least one paper id")
     check_text("email address", email)
@@ -103,6 +106,9 @@ def select_papers(
         papers = [p for p, _ in rows]
     elif topic.kind == "author":
         papers = author_papers(store, engine, topic.query, depth, period.start, period.end)
+    elif topic.kind == "foryou":
+        picks = for_you.rank_between(store, accounts, int(topic.query), period.start, period.end, limit, exclude)
+        papers = [r.paper for r in picks]
     elif topic.kind == "search":
         filters = Filters(period.start, period.end, topic.categories, topic.venue, topic.author)
         papers = [h.paper for h in engine.search(topic.query, depth, filters, match="all")]  # an alert: every word

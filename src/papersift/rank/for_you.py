@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
@@ -134,34 +135,10 @@ class Recommender:
     def compute(self, user_id: int, collection_id: int | None, window: Window, limit: int = 100) -> ForYou:
         """Rank the window's papers for the reader; the caller checks access to `collection_id`."""
         dates = window_dates(self.store, window)
-        if collection_id is not None:
-            positive_ids = self.library.paper_ids(collection_id)
-        else:
-            positive_ids = sorted({*self.library.saved_ids(user_id), *self.library.upvoted_ids(user_id)})
-        negative_ids = self.library.dismissed_ids(user_id)
         if dates is None:
-            return ForYou(window, None, None, len(positive_ids), len(negative_ids))
-        start, end = dates
-        known = self.store.get_many([*positive_ids, *negative_ids])
-        positives = [known[i] for i in positive_ids if i in known]
-        negatives = [known[i] for i in negative_ids if i in known]
-        result = ForYou(window, start, end, len(positives), len(negatives))
-        if not positives:
-            return result
-        space = self._space(start, end)
-        if not space.papers:
-            return result
-        liked = space.space.transform([_text(p) for p in positives])
-        disliked = space.space.transform([_text(p) for p in negatives]) if negatives else None
-        scores = recommend.score(space.matrix, recommend.profile(liked, disliked))
-        skip = set(positive_ids) | set(negative_ids)
-        ranked = [int(i) for i in recommend.top(scores, limit + len(skip)) if space.papers[i].id not in skip]
-        ranked = [i for i in ranked if scores[i] > 0][:limit]  # no shared term at all is no recommendation
-        nearest = recommend.closest(space.matrix[ranked], liked).tolist() if ranked else []
-        result.items = [
-            Recommendation(space.papers[i], float(scores[i]), positives[int(j)])
-            for i, j in zip(ranked, nearest, strict=True)
-        ]
+            return ForYou(window, None, None, 0, 0)
+        result = rank(self.store, self.library, user_id, collection_id, dates, limit, self._space)
+        result.window = window
         return result
 
     def _space(self, start: date, end: date) -> _Space:
@@ -169,12 +146,67 @@ class Recommender:
         key = (start, end, self.store.revision())
         found = self._spaces.get(key)
         if found is None:
-            rows, _ = listing.papers_between(self.store, self.accounts, start, end, limit=MAX_CANDIDATES)
-            papers = [p for p, _ in rows]
-            if papers:
-                space, matrix = recommend.fit_space([_text(p) for p in papers], min_df=1)
-            else:
-                space, matrix = recommend.fit_space(["empty"], min_df=1)
-            found = _Space(papers, space, matrix)
+            found = build_space(self.store, self.accounts, start, end)
             self._spaces = {key: found}  # only the newest: older revisions are never asked for again
         return found
+
+
+def build_space(store: Store, accounts: Accounts, start: date, end: date) -> _Space:
+    """The papers listed from `start` to `end` and their tf-idf rows."""
+    rows, _ = listing.papers_between(store, accounts, start, end, limit=MAX_CANDIDATES)
+    papers = [p for p, _ in rows]
+    space, matrix = recommend.fit_space([_text(p) for p in papers] or ["empty"], min_df=1)
+    return _Space(papers, space, matrix)
+
+
+def rank(
+    store: Store,
+    library: Library,
+    user_id: int,
+    collection_id: int | None,
+    dates: tuple[date, date],
+    limit: int,
+    space_for: Callable[[date, date], _Space],
+    exclude: set[str] | None = None,
+) -> ForYou:
+    """The reader's model applied to the papers of `dates`: positives are the collection's papers, or every
+    saved and upvoted paper; negatives the "not interested" ones. Papers in `exclude`, the library and the
+    negatives are never returned; nor is a paper sharing no term with the profile."""
+    if collection_id is not None:
+        positive_ids = library.paper_ids(collection_id)
+    else:
+        positive_ids = sorted({*library.saved_ids(user_id), *library.upvoted_ids(user_id)})
+    negative_ids = library.dismissed_ids(user_id)
+    known = store.get_many([*positive_ids, *negative_ids])
+    positives = [known[i] for i in positive_ids if i in known]
+    negatives = [known[i] for i in negative_ids if i in known]
+    start, end = dates
+    result = ForYou("day", start, end, len(positives), len(negatives))
+    if not positives:
+        return result
+    space = space_for(start, end)
+    if not space.papers:
+        return result
+    liked = space.space.transform([_text(p) for p in positives])
+    disliked = space.space.transform([_text(p) for p in negatives]) if negatives else None
+    scores = recommend.score(space.matrix, recommend.profile(liked, disliked))
+    skip = set(positive_ids) | set(negative_ids) | (exclude or set())
+    ranked = [int(i) for i in recommend.top(scores, limit + len(skip)) if space.papers[i].id not in skip]
+    ranked = [i for i in ranked if scores[i] > 0][:limit]  # no shared term at all is no recommendation
+    nearest = recommend.closest(space.matrix[ranked], liked).tolist() if ranked else []
+    result.items = [
+        Recommendation(space.papers[i], float(scores[i]), positives[int(j)])
+        for i, j in zip(ranked, nearest, strict=True)
+    ]
+    return result
+
+
+def rank_between(
+    store: Store, accounts: Accounts, user_id: int, start: date, end: date, limit: int, exclude: set[str] | None = None
+) -> list[Recommendation]:
+    """The reader's top papers listed from `start` to `end` (the for-you digest); empty for a user now gone."""
+    library = Library(store)
+    found = rank(
+        store, library, user_id, None, (start, end), limit, lambda a, b: build_space(store, accounts, a, b), exclude
+    )
+    return found.items

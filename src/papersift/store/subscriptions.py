@@ -24,8 +24,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from papersift.errors import QueryError, RateLimited
 from papersift.store.papers import Store
 
-Kind = Literal["trending", "search", "category", "author", "similar"]
+Kind = Literal["trending", "search", "category", "author", "similar", "foryou"]
 Frequency = Literal["daily", "weekly"]
+# the kinds anyone may ask for by address alone; "foryou" (query: a user id) is made only by its signed-in
+# reader from the For you page (web/library.py), since it reveals what their library holds
 KINDS: tuple[Kind, ...] = ("trending", "search", "category", "author", "similar")
 FREQUENCIES: tuple[Frequency, ...] = ("daily", "weekly")
 # control characters, surrogates and the Unicode line/paragraph separators: a header or a line break
@@ -61,6 +63,8 @@ class Topic:
         """A short human label, used in subjects and pages."""
         if self.kind == "trending":
             return "trending papers"
+        if self.kind == "foryou":
+            return "new papers for you"
         if self.kind == "similar":
             return f"papers like {', '.join(self.seeds[:3])}" + (" …" if len(self.seeds) > 3 else "")
         if self.kind == "category":
@@ -143,7 +147,7 @@ class Subscriptions:
     ) -> dict[str, Any]:
         check_text("email address", email)
         topic.check()
-        if topic.kind not in KINDS or frequency not in FREQUENCIES:
+        if topic.kind not in (*KINDS, "foryou") or frequency not in FREQUENCIES:
             raise QueryError(f"kind must be one of {', '.join(KINDS)}; frequency one of {', '.join(FREQUENCIES)}")
         now = datetime.now(UTC)
         return {

@@ -17,19 +17,23 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from papersift import feed
-from papersift.errors import PapersiftError
+from papersift import digest, feed
+from papersift.errors import PapersiftError, QueryError, RateLimited
 from papersift.export import bibtex_entry
+from papersift.mail import Mailer, SmtpConfig
 from papersift.models import Paper
 from papersift.rank.for_you import ForYou, Window
 from papersift.store.accounts import User
 from papersift.store.library import MAX_NAME, Collection
-from papersift.web import auth
+from papersift.store.subscriptions import Topic
+from papersift.web import auth, for_reader
 from papersift.web.api import PaperOut, SiteDep, error_responses, paper_out, visible_paper
 from papersift.web.feeds import _respond as feed_response
 from papersift.web.pages import _redirect, _safe_next, render
 from papersift.web.ratelimit import limiter_for
 from papersift.web.site import Site
+from papersift.web.subscriptions import _throttle as throttle_subscriptions
+from papersift.web.subscriptions import letters_for
 
 LIBRARY_WRITES = "120/minute"  # per reader: generous for clicking, a wall for a runaway script
 router = APIRouter(include_in_schema=False)
@@ -390,6 +394,44 @@ def not_interested(
     return _redirect(request, _safe_next(next))
 
 
+@router.post("/for-you/subscribe")
+def for_you_subscribe(
+    request: Request,
+    site: SiteDep,
+    email: FormText = "",
+    frequency: Annotated[Literal["daily", "weekly"], Form()] = "daily",
+    max_papers: Annotated[int, Form(ge=1, le=digest.MAX_PAPERS)] = 10,
+    csrf_token: FormText = "",
+) -> Response:
+    """E-mail me my For you papers: a digest subscription of the signed-in reader (double opt-in, like the
+    others; its confirmation mail goes to the address given)."""
+    user = _writer(request, site, csrf_token)
+    throttle_subscriptions(request)  # the same per-address limits as every subscription request
+    topic = Topic("foryou", str(user.id))
+    try:
+        mailer = Mailer(SmtpConfig.from_settings(site.settings), attempts=2, backoff=1.0)
+        digest.subscribe(site.store, letters_for(site), mailer, email, topic, frequency, max_papers)
+    except RateLimited:
+        raise
+    except PapersiftError as exc:
+        status = 422 if isinstance(exc, QueryError) else 502
+        return render(
+            request,
+            site,
+            "for_you.html",
+            status_code=status,
+            **_for_you_context(request, site, user, "day", None),
+            message=for_reader(status, str(exc)),
+        )
+    return render(
+        request,
+        site,
+        "for_you.html",
+        **_for_you_context(request, site, user, "day", None),
+        message=f"Check {email.strip()} for a link to confirm your For you digest.",
+    )
+
+
 @router.get("/for-you")
 def for_you_page(
     request: Request,
@@ -398,19 +440,20 @@ def for_you_page(
     collection: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
     user = auth.require_user(request, site)
+    return render(request, site, "for_you.html", **_for_you_context(request, site, user, window, collection))
+
+
+def _for_you_context(
+    request: Request, site: Site, user: User, window: Window, collection: int | None
+) -> dict[str, Any]:
     result = for_you(site, user, collection, window)
     chosen = site.library.get(collection, user.id) if collection is not None else None
     recs = result.items[:50] if result else []
-    context = _cards(site, user, [r.paper for r in recs])
-    because = {r.paper.id: r.because for r in recs}
-    return render(
-        request,
-        site,
-        "for_you.html",
-        result=result,
-        window=window,
-        chosen=chosen,
-        because=because,
-        collections=site.library.collections_of(user.id, user.id),
-        **context,
-    )
+    return {
+        "result": result,
+        "window": window,
+        "chosen": chosen,
+        "because": {r.paper.id: r.because for r in recs},
+        "collections": site.library.collections_of(user.id, user.id),
+        **_cards(site, user, [r.paper for r in recs]),
+    }
