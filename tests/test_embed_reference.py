@@ -38,6 +38,21 @@ def test_shipped_model_matches_the_reference_vectors() -> None:
 
 
 @needs_ort
+def test_the_graph_cuda_runs_matches_the_reference_on_the_cpu() -> None:
+    """CUDA runs the shipped weights dequantised to a float graph (no int8 kernels there); the same
+    graph on the CPU must give today's fp32 vectors within int8 weight rounding."""
+    pytest.importorskip("onnx", reason="the gpu extra's onnx dequantises the weights")
+    from papersift.index.embed_onnx import OnnxMiniLMEmbedder
+
+    ref = np.load(REFERENCE)
+    texts = [str(t) for t in ref["texts"]]
+    vectors = OnnxMiniLMEmbedder(float_weights=True).embed_documents(texts)
+    cos = (vectors * ref["fp32"].astype(np.float32)).sum(axis=1)
+    assert cos.min() >= 0.995, cos.min()
+    assert cos.mean() >= 0.999, cos.mean()
+
+
+@needs_ort
 def test_default_model_loads_without_torch_or_a_build(tmp_path: Path) -> None:
     """A fresh home embeds at once: no torch/transformers/onnx import, nothing written to the model cache."""
     home = tmp_path / "fresh-home"

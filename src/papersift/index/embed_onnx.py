@@ -117,7 +117,8 @@ class OnnxMiniLMEmbedder(Embedder):
 
     Texts are tokenised once, sorted by length and cut into batches of at most ``batch_tokens``
     padded tokens, so short texts are not padded to long ones. ``max_tokens`` < 256 trades quality
-    for speed (cost is roughly linear in tokens).
+    for speed (cost is roughly linear in tokens). ``float_weights`` runs the int8 file as a float graph
+    (default: on CUDA only; see papersift/index/onnx_float.py).
     """
 
     dim = 384
@@ -130,6 +131,7 @@ class OnnxMiniLMEmbedder(Embedder):
         batch_tokens: int | None = None,
         artifact_dir: Path | None = None,
         device: str = "cpu",
+        float_weights: bool | None = None,
     ) -> None:
         try:
             import onnxruntime  # noqa: F401 - missing packages fail here, with the message below
@@ -142,6 +144,12 @@ class OnnxMiniLMEmbedder(Embedder):
         self._providers = session_providers(device)
         art = artifact_dir or (shipped_model_dir() if quantized else build_minilm_onnx())
         self._path = art / (INT8_FILE if quantized else FP32_FILE)
+        # CUDA has no DynamicQuantizeLinear kernel: there the int8 weights are dequantised once at load
+        self._model: str | bytes = str(self._path)
+        if quantized and (device != "cpu" if float_weights is None else float_weights):
+            from papersift.index.onnx_float import dequantized_model
+
+            self._model = dequantized_model(self._path)
         self._session = self._open_session(threads)
         self._query_session: Any = None
         self._inputs = {i.name for i in self._session.get_inputs()}
@@ -160,7 +168,7 @@ class OnnxMiniLMEmbedder(Embedder):
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        session = ort.InferenceSession(str(self._path), opts, providers=self._providers)
+        session = ort.InferenceSession(self._model, opts, providers=self._providers)
         # onnxruntime-gpu falls back to the CPU (with a log line) when the CUDA provider cannot start
         # (no GPU, no driver, missing CUDA libraries): asking for CUDA must not quietly run on the CPU
         if session.get_providers()[0] != self._providers[0]:
