@@ -16,14 +16,15 @@ VENV=${GPU_VENV:-/tmp/papersift-gpu-venv}
 ARXIV=${ARXIV:-$REPO/../shared/data/arxiv_daily/arxiv_daily_2025-2026.jsonl.gz}
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 
-if [ ! -x "$VENV/bin/papersift" ]; then
-  echo "creating $VENV with papersift[gpu]" >&2
+if [ ! -x "$VENV/bin/pip" ]; then
+  echo "creating $VENV" >&2
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade 'pip>=24'
-  "$VENV/bin/pip" install -q -c "$REPO/constraints.txt" "$REPO[gpu]"
-  if [ "${GPU_PIP_CUDA:-0}" = 1 ]; then
-    "$VENV/bin/pip" install -q -c "$REPO/constraints.txt" "onnxruntime-gpu[cuda,cudnn]"
-  fi
+fi
+echo "installing papersift[gpu] from $REPO into $VENV" >&2
+"$VENV/bin/pip" install -q -c "$REPO/constraints.txt" "$REPO[gpu]"
+if [ "${GPU_PIP_CUDA:-0}" = 1 ]; then
+  "$VENV/bin/pip" install -q -c "$REPO/constraints.txt" "onnxruntime-gpu[cuda,cudnn]"
 fi
 if "$VENV/bin/pip" show -q onnxruntime >/dev/null 2>&1; then
   echo "error: $VENV has onnxruntime besides onnxruntime-gpu; they overwrite each other: use a fresh venv" >&2

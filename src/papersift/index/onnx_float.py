@@ -14,12 +14,16 @@ from typing import Any
 
 import numpy as np
 
+from papersift.index.embed import EmbedderUnavailable
+
 
 def dequantized_model(path: Path) -> bytes:
     """The model at `path` with every dynamically quantised MatMul replaced by a float MatMul, serialised."""
-    import onnx
-    from onnx import helper, numpy_helper
-
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError as e:
+        raise EmbedderUnavailable("running the model as a float graph needs onnx: pip install 'papersift[gpu]'") from e
     model = onnx.load(str(path))
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
