@@ -110,3 +110,14 @@ def test_cli_finds_the_home_make_run_made_in_the_checkout(tmp_path: Path, monkey
     assert "papers:        0 " in _run("--home", str(tmp_path / "other"), "stats")[1]
     monkeypatch.setenv("PAPERSIFT_HOME", str(tmp_path / "env"))
     assert f"home:          {tmp_path / 'env'}" in _run("stats")[1]
+
+
+def test_home_search_survives_a_deleted_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()  # a shell still sitting in a directory another process removed
+    monkeypatch.delenv("PAPERSIFT_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    code, out, _ = _run("stats")
+    assert code == 0 and f"home:          {tmp_path / 'user' / '.papersift'}" in out

@@ -94,7 +94,7 @@ def main(ctx: click.Context, home: Path | None, database_url: str | None) -> Non
     if home:
         overrides["home"] = home
     elif not os.environ.get("PAPERSIFT_HOME"):
-        found = find_home(Path.cwd())  # the `.papersift` that `make run` made in this checkout, if any
+        found = find_home()  # the `.papersift` that `make run` made in this checkout, if any
         if found is not None:
             overrides["home"] = found
     if database_url:

@@ -14,8 +14,9 @@ HOME_NAME = ".papersift"
 STORE_FILE = "papersift.db"
 
 
-def find_home(start: Path) -> Path | None:
-    """The nearest `.papersift` holding a store in `start` or a parent directory, like git finds `.git`.
+def find_home(start: Path | None = None) -> Path | None:
+    """The nearest `.papersift` holding a store in `start` (default: the working directory) or a parent
+    directory, like git finds `.git`.
 
     Why: `make run` keeps its store in the repository's `.papersift` (one checkout, one site, nothing
     written outside it), and the README's `papersift search ...` run from that checkout must answer from
@@ -23,11 +24,17 @@ def find_home(start: Path) -> Path | None:
     `--home` and PAPERSIFT_HOME still win (the CLI only asks when neither is given) and elsewhere the
     default stays ~/.papersift.
     """
-    here = start.resolve()
+    try:
+        here = (start or Path.cwd()).resolve()
+    except OSError:  # the working directory was removed under this shell: nothing to find
+        return None
     for directory in (here, *here.parents):
         candidate = directory / HOME_NAME
-        if (candidate / STORE_FILE).is_file():
-            return candidate
+        try:
+            if (candidate / STORE_FILE).is_file():
+                return candidate
+        except OSError:  # a directory we may not look into
+            continue
     return None
 
 
