@@ -1,4 +1,4 @@
-"""A real uvicorn server on a free loopback port, in a thread: what the browser tests drive."""
+"""A real uvicorn server on a free loopback port, in a thread, and the headless Chromium that drives it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import pytest
 import uvicorn
 
 from papersift.settings import Settings
@@ -36,3 +38,21 @@ def live_server(settings: Settings, store: Store) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+
+
+@contextmanager
+def chromium_browser() -> Iterator[object]:
+    """Debian's Chromium under Playwright until the block ends; a visible skip where either is missing."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed")
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()

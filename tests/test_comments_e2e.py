@@ -11,7 +11,6 @@ import itertools
 import re
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,13 +23,9 @@ from papersift.store import Store
 from papersift.store.accounts import Accounts
 from papersift.store.comments import Comments
 
-from .live_server import live_server
+from .live_server import DESKTOP, PHONE, chromium_browser, live_server
 from .xss_payloads import JS, TEMPLATES, payload
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
-DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 PAPERS = [f"2501.{n:05d}" for n in range(1, 21)]
 PASSWORD = "a long password"
 
@@ -74,13 +69,8 @@ def server(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
 
 @pytest.fixture(scope="module")
 def chromium(server: str) -> Iterator[object]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed")
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium_browser() as browser:
         yield browser
-        browser.close()
 
 
 def _settle(page: object, ms: int = 300) -> None:

@@ -33,7 +33,7 @@ from papersift.store import Store
 from papersift.web import api, create_app, docs, feeds, pages, subscriptions
 
 from .conftest import SAMPLE
-from .live_server import live_server
+from .live_server import DESKTOP, PHONE, chromium_browser, live_server
 
 # what a reader must never be shown: CLI commands, store URLs, operator paths, errno text, stack traces
 COMMANDS = "|".join(sorted(cli.main.commands))  # type: ignore[attr-defined]
@@ -292,11 +292,6 @@ def test_get_on_every_write_only_route_is_405(client: TestClient, paper_id: str)
 
 # ---- phones and desktops, in real Chromium -------------------------------------------------------------
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
-DESKTOP = {"viewport": {"width": 1280, "height": 800}}
-
 
 @pytest.fixture(scope="module")
 def server(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -307,13 +302,8 @@ def server(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
 
 @pytest.fixture(scope="module")
 def chromium(server: str) -> Iterator[object]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed")
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium_browser() as browser:
         yield browser
-        browser.close()
 
 
 HEADER_BOXES = """() => {

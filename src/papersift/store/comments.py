@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, MetaData, Table, delete, func, insert, select, update
 
 from papersift.errors import PaperNotFound, PapersiftError, QueryError
-from papersift.store.engine import storable
+from papersift.store.engine import as_utc, storable
 from papersift.store.papers import Store
 
 MAX_CHARS = 5000  # about a page of text: a discussion comment, not a review
@@ -74,12 +74,6 @@ def check_body(text: str) -> str:
     return body
 
 
-def _utc(when: datetime | None) -> datetime | None:
-    if when is not None and when.tzinfo is None:
-        return when.replace(tzinfo=UTC)  # SQLite drops the zone; everything written is UTC
-    return when
-
-
 class Comments:
     """Comments over an open Store; construct once per process."""
 
@@ -105,8 +99,8 @@ class Comments:
             username=row.username,
             parent_id=row.parent_id,
             body=row.body,
-            created_at=_utc(row.created_at) or datetime.now(UTC),
-            edited_at=_utc(row.edited_at),
+            created_at=as_utc(row.created_at) or datetime.now(UTC),
+            edited_at=as_utc(row.edited_at),
             deleted=row.deleted_at is not None,
             hidden=bool(row.hidden),
         )

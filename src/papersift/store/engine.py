@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,13 @@ def is_busy(error: BaseException | None) -> bool:
     if isinstance(code, int):
         return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
     return getattr(error, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE
+
+
+def as_utc(when: datetime | None) -> datetime | None:
+    """A stored time with its zone: SQLite drops it, and everything papersift writes is UTC."""
+    if when is not None and when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    return when
 
 
 def storable(text: str) -> bool:

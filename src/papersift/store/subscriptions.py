@@ -22,6 +22,7 @@ from sqlalchemy import Connection, MetaData, Table, and_, delete, func, insert, 
 from sqlalchemy.dialects import postgresql, sqlite
 
 from papersift.errors import QueryError, RateLimited
+from papersift.store.engine import as_utc
 from papersift.store.papers import Store
 
 Kind = Literal["trending", "search", "category", "author", "similar", "foryou"]
@@ -97,12 +98,6 @@ class Subscription:
     active: bool = True
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)  # SQLite drops the zone; everything written is UTC
-    return value
-
-
 class Subscriptions:
     """Subscriptions and sent digests over an open Store."""
 
@@ -123,7 +118,7 @@ class Subscriptions:
             author=filters.get("author", ""),
             seeds=tuple(row.seeds or ()),
         )
-        created = _utc(row.created_at)
+        created = as_utc(row.created_at)
         assert created is not None
         return Subscription(
             int(row.id),
@@ -203,7 +198,7 @@ class Subscriptions:
                 if sub.active and fresh and (sub.topic, sub.frequency) == (topic, frequency):
                     return sub.id, False
             recent = sorted(
-                c for c in (_utc(r.created_at) for r in rows) if c is not None and c > now - timedelta(days=1)
+                c for c in (as_utc(r.created_at) for r in rows) if c is not None and c > now - timedelta(days=1)
             )
             if len(recent) >= per_day:
                 wait = (recent[-per_day] + timedelta(days=1) - now).total_seconds()
@@ -311,7 +306,7 @@ class Subscriptions:
             .order_by(d.c.attempted_at)
         )
         with self.store.engine.connect() as conn:
-            return [(int(r[0]), str(r[1]), _utc(r[2]) or cutoff) for r in conn.execute(query)]
+            return [(int(r[0]), str(r[1]), as_utc(r[2]) or cutoff) for r in conn.execute(query)]
 
     def finish(self, sub_id: int, period: str, claimed_at: datetime, ok: bool, error: str = "") -> bool:
         """Record the outcome of our claim; False (nothing written) when a later run took the claim over.
