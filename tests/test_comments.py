@@ -393,6 +393,8 @@ def test_admin_hides_and_unhides_from_the_page(app: FastAPI) -> None:
     assert "spam spam spam" in admin_page and ">hidden</span>" in admin_page and ">Unhide</button>" in admin_page
     admin.client.post(f"/comments/{made['id']}/hide", data={"csrf_token": token, "hidden": "0"})
     assert "spam spam spam" in ann.client.get(f"/papers/{PAPER}").text
+    hidden_paper = admin.client.get(f"/papers/{HIDDEN}").text  # only an admin sees it; no one can comment
+    assert "discussion is closed" in hidden_paper and 'id="comment-new"' not in hidden_paper
 
 
 def test_cards_show_comment_counts_also_on_cached_pages(app: FastAPI) -> None:
