@@ -22,8 +22,8 @@ from papersift.store.accounts import Accounts
 from papersift.web import create_app
 
 from .conftest import SAMPLE
-from .live_server import live_server
-from .test_reader_pages import ARGS, CHROMIUM, DESKTOP, PHONE, _check_header
+from .live_server import DESKTOP, PHONE, chromium_browser, live_server
+from .test_reader_pages import _check_header
 
 
 @pytest.fixture(scope="module")
@@ -187,13 +187,8 @@ def server(site_store: tuple[Settings, Store], tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="module")
 def chromium(server: str) -> Iterator[object]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed")
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium_browser() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.mark.parametrize(("name", "device"), [("phone", PHONE), ("desktop", DESKTOP)])
