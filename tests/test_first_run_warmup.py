@@ -20,9 +20,9 @@ from click.testing import CliRunner
 from papersift.cli import main
 
 from .conftest import SAMPLE
+from .live_server import ARGS, CHROMIUM, DESKTOP, PHONE
 from .pgserver import free_port
 from .test_embed import needs_ort as needs_model
-from .test_reader_pages import ARGS, CHROMIUM, DESKTOP, PHONE
 
 PAPERS = 40  # enough for several progress readings; small enough to embed in seconds
 NOTICE = "Semantic search is warming up"
