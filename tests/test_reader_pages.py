@@ -33,7 +33,7 @@ from papersift.store import Store
 from papersift.web import api, create_app, docs, feeds, pages, subscriptions
 
 from .conftest import SAMPLE
-from .live_server import DESKTOP, PHONE, chromium_browser, live_server
+from .live_server import ARGS, CHROMIUM, DESKTOP, PHONE, chromium_browser, live_server  # noqa: F401 (others import them here)
 
 # what a reader must never be shown: CLI commands, store URLs, operator paths, errno text, stack traces
 COMMANDS = "|".join(sorted(cli.main.commands))  # type: ignore[attr-defined]
