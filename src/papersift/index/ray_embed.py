@@ -106,7 +106,15 @@ def connect(address: str) -> bool:
             log_to_driver=False,
         )
     except (ConnectionError, ValueError, RuntimeError) as exc:
-        raise ConfigError(f"cannot reach the Ray cluster at {address!r}: {exc}") from exc
+        hint = (
+            ""
+            if os.environ.get("RAY_AUTH_MODE")
+            else (
+                "; a cluster with token authentication (Ray's default) needs RAY_AUTH_MODE=token here, and its token"
+                " in ~/.ray/auth_token or RAY_AUTH_TOKEN (`ray get-auth-token` on the head prints it)"
+            )
+        )
+        raise ConfigError(f"cannot reach the Ray cluster at {address!r}: {exc}{hint}") from exc
     return True
 
 

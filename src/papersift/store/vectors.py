@@ -16,17 +16,16 @@ Writing a vector never raises the store's revision: vectors are derived data, an
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from sqlalchemy import MetaData, Table, func, select
+from sqlalchemy import MetaData, Row, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from papersift.store.engine import WRITE_OPTION
-from papersift.store.papers import Store
-
-_LOOKUP_CHUNK = 900  # under every backend's bound-parameter limit
+from papersift.store.papers import _LOOKUP_CHUNK, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,28 +51,25 @@ class VectorStore:
     def get(self, ids: Sequence[str]) -> dict[str, StoredVectors]:
         """Stored vectors of these papers for this model (whatever text hash they were made from)."""
         t = self.table
-        out: dict[str, StoredVectors] = {}
-        with self.store.engine.connect() as conn:
-            for start in range(0, len(ids), _LOOKUP_CHUNK):
-                chunk = list(ids[start : start + _LOOKUP_CHUNK])
-                query = select(t.c.paper_id, t.c.text_hash, t.c.data).where(
-                    t.c.model == self.model, t.c.paper_id.in_(chunk)
-                )
-                for row in conn.execute(query):
-                    rows = np.frombuffer(row.data, dtype=np.float16).reshape(-1, self.dim)
-                    out[row.paper_id] = StoredVectors(row.paper_id, row.text_hash, rows)
-        return out
+        return {
+            row.paper_id: StoredVectors(
+                row.paper_id, row.text_hash, np.frombuffer(row.data, dtype=np.float16).reshape(-1, self.dim)
+            )
+            for row in self._rows(ids, t.c.paper_id, t.c.text_hash, t.c.data)
+        }
 
     def hashes(self, ids: Sequence[str]) -> dict[str, str]:
         """The text hash each of these papers has vectors for (cheap: no vector bytes are read)."""
         t = self.table
-        out: dict[str, str] = {}
+        return {row.paper_id: row.text_hash for row in self._rows(ids, t.c.paper_id, t.c.text_hash)}
+
+    def _rows(self, ids: Sequence[str], *columns: Any) -> Iterator[Row[Any]]:
+        """`columns` of this model's rows for `ids`, looked up in chunks the backends' parameter limits allow."""
+        t = self.table
         with self.store.engine.connect() as conn:
             for start in range(0, len(ids), _LOOKUP_CHUNK):
                 chunk = list(ids[start : start + _LOOKUP_CHUNK])
-                query = select(t.c.paper_id, t.c.text_hash).where(t.c.model == self.model, t.c.paper_id.in_(chunk))
-                out.update({row.paper_id: row.text_hash for row in conn.execute(query)})
-        return out
+                yield from conn.execute(select(*columns).where(t.c.model == self.model, t.c.paper_id.in_(chunk)))
 
     def put(self, items: Iterable[StoredVectors]) -> int:
         """Store (or replace) vectors in one transaction; returns how many papers were written."""
