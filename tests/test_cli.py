@@ -187,12 +187,27 @@ def test_benchmarks_print_a_json_summary(tmp_path: Path) -> None:
     assert summary["papers"] == 3000 and 0 < summary["query_ms_p50"] <= summary["query_ms_p99"]
     assert summary["serve_max_rss_mb"] > 0  # measured in the fresh serving process
     keep = str(tmp_path / "keep")
-    code, out, err = run(tmp_path, "bench", "relevance", "--beir", str(scifact), "--embedder", "hash", "--keep", keep)
+    few = ("--answerability-queries", "30")  # the relevance cut-off's check, on a slice of train and test
+    code, out, err = run(
+        tmp_path, "bench", "relevance", "--beir", str(scifact), "--embedder", "hash", "--keep", keep, *few
+    )
     assert code == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["bm25_ndcg@10"] > 0.65  # BM25 on SciFact test; published BM25 figures are 0.66-0.69
     assert summary["recall@100"] > 0.85 and summary["docs_per_s"] > 0
-    code, out, err = run(tmp_path, "bench", "relevance", "--beir", str(scifact), "--embedder", "hash", "--keep", keep)
+    assert 0 < summary["cutoff_kept"] <= 1 and 0 <= summary["unanswerable_empty"] <= 1
+    curve = summary["cutoff_curve"]  # a higher threshold keeps fewer relevant papers and empties more queries
+    assert [p["cutoff_kept"] for p in curve] == sorted((p["cutoff_kept"] for p in curve), reverse=True)
+    assert [p["unanswerable_empty"] for p in curve] == sorted(p["unanswerable_empty"] for p in curve)
+    default = next(p for p in curve if p["threshold"] == summary["cutoff"])
+    assert (default["cutoff_kept"], default["unanswerable_empty"]) == (
+        summary["cutoff_kept"],
+        summary["unanswerable_empty"],
+    )
+    assert "cut-off calibration on 30 train queries" in out
+    code, out, err = run(
+        tmp_path, "bench", "relevance", "--beir", str(scifact), "--embedder", "hash", "--keep", keep, *few
+    )
     again = json.loads(out.strip().splitlines()[-1])
     assert code == 0 and again["ndcg@10"] == summary["ndcg@10"]  # the kept indexes give the same ranking
     assert again["docs_per_s"] is None  # nothing was indexed: no throughput is claimed

@@ -376,13 +376,18 @@ def search(
             click.echo(f"note: {exc}; rebuilding it now", err=True)
             engine.rebuild_keyword()
             hits = engine.search(query, limit, filters, cast(Sort, sort))
+        missing = engine.unmatched(query)
         if not as_json:
             _note_pending(engine)
+    if missing:  # on stderr, so --json output stays one JSON document
+        click.echo("no paper mentions " + ", ".join(repr(word) for word in missing), err=True)
     if as_json:
-        _print_json([{"rank": h.rank, "score": round(h.score, 4), **h.paper.to_dict()} for h in hits])
+        _print_json(
+            [{"rank": h.rank, "score": round(h.score, 4), "relevance": h.relevance, **h.paper.to_dict()} for h in hits]
+        )
         return
     if not hits:
-        click.echo("no papers match; try fewer or broader words, or drop a filter", err=True)
+        click.echo("no papers match well enough; try fewer or broader words, or drop a filter", err=True)
         return
     for hit in hits:
         paper = hit.paper
@@ -535,12 +540,19 @@ def bench() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the benchmark's store and indexes here, so re-runs skip indexing (docs/s is then moot).",
 )
-def bench_relevance(folder: Path, embedder: str, home: Path | None) -> None:
-    """nDCG@10, Recall@100, indexing docs/s and query latency; JSON summary on the last line."""
+@click.option(
+    "--answerability-queries",
+    "answerable",
+    type=click.IntRange(min=1),
+    help="Check the relevance cut-off on only this many train and test queries (default: all).",
+)
+def bench_relevance(folder: Path, embedder: str, home: Path | None, answerable: int | None) -> None:
+    """nDCG@10, Recall@100, indexing docs/s, query latency and the relevance cut-off's answerability
+    (cutoff_kept, unanswerable_empty); JSON summary on the last line."""
     from papersift.bench import relevance
 
     with _errors():
-        relevance.main(folder, embedder, home)
+        relevance.main(folder, embedder, home, answerable)
 
 
 @bench.command("latency")

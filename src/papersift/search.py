@@ -15,8 +15,11 @@ from typing import Literal
 
 import numpy as np
 
+from papersift.cutoff import Cutoff
 from papersift.errors import ConfigError, QueryError, SearchIndexError
+from papersift.index import facets as keyword_facets
 from papersift.index.embed import Embedder
+from papersift.index.facets import Facets
 from papersift.index.fusion import rrf, zscore_convex
 from papersift.index.keyword import MAX_QUERY_CHARS, Filters, KeywordIndex, Match
 from papersift.index.vectors import VectorIndex
@@ -27,12 +30,13 @@ from papersift.store import Store
 MAX_LIMIT = 1000
 MAX_DEPTH = 10 * MAX_LIMIT
 CANDIDATES = 100  # per retriever, before fusion
+WEAKER = 10  # "weaker matches" listed once the strong ones end
 _KEYWORD_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="papersift-bm25")
 Sort = Literal["relevance", "date"]
 
 log = logging.getLogger("papersift.search")
 
-__all__ = ["MAX_LIMIT", "Filters", "Match", "SearchEngine", "SearchHit", "Sort"]
+__all__ = ["MAX_LIMIT", "Facets", "Filters", "Match", "SearchEngine", "SearchHit", "Sort"]
 
 
 @dataclass(slots=True)
@@ -40,6 +44,8 @@ class SearchHit:
     paper: Paper
     score: float
     rank: int
+    relevance: float | None = None  # the cut-off's absolute score (`papersift.cutoff`); None when not judged
+    weak: bool = False  # below the relevance cut-off: listed only as a "weaker match"
 
 
 def matches(paper: Paper, filters: Filters) -> bool:
@@ -80,6 +86,7 @@ class SearchEngine:
         dense_weight: float = 0.2,
         rrf_k: float = 60.0,
         passage_weight: float = 0.5,
+        cutoff: Cutoff | None = None,
     ) -> None:
         self.store = store
         self.keyword = keyword
@@ -88,6 +95,7 @@ class SearchEngine:
         self.dense_weight = dense_weight
         self.passage_weight = passage_weight
         self.rrf_k = rrf_k
+        self.cutoff = cutoff or Cutoff.of()
         self._vectors: tuple[Path, Embedder, str] | None = None
         self._stale: VectorIndex | None = None  # a dense index behind the store, waiting for `sync_vectors`
         self._unloaded: Path | None = None  # the dense index's directory while the model is not loaded yet
@@ -109,7 +117,14 @@ class SearchEngine:
         directory = settings.index_dir / "keyword"
         keyword = (None if sync else KeywordIndex.load(directory, store)) or KeywordIndex.open(directory, store)
         engine = cls(
-            store, keyword, None, settings.fusion, settings.dense_weight, settings.rrf_k, settings.passage_weight
+            store,
+            keyword,
+            None,
+            settings.fusion,
+            settings.dense_weight,
+            settings.rrf_k,
+            settings.passage_weight,
+            Cutoff.of(settings),
         )
         if vectors:
             engine.attach_vectors(settings, embed=embed)
@@ -224,23 +239,80 @@ class SearchEngine:
         sort: Sort = "relevance",
         offset: int = 0,
         match: Match | None = None,
+        weaker: bool = False,
     ) -> list[list[SearchHit]]:
         """`match`: "all" lists only papers holding every plain query word (title, abstract or authors),
         "any" lets ranking weigh partial matches; None is "all" for sort="date", "any" for relevance
-        (see `KeywordIndex.batch_search`). Feeds and digests of a saved search ask for "all"."""
+        (see `KeywordIndex.batch_search`). Feeds and digests of a saved search ask for "all".
+
+        Papers below the relevance cut-off (`papersift.cutoff`) are left out; with `weaker` up to WEAKER of
+        them follow the strong ones, flagged `weak`, on the page where the strong ones end. An explicit
+        match="any" asks for the loose ranking: nothing is cut or judged."""
         if not 1 <= limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
         if offset < 0 or offset + limit > MAX_DEPTH:
             raise QueryError(f"offset must be between 0 and {MAX_DEPTH - limit}")
         dense = self.dense  # one reference per call: a background sync may swap it meanwhile
-        if sort == "date" or dense is None:
+        loose = match == "any"
+        if sort == "date" or (loose and dense is None):  # by date every hit holds every word: none is cut
             ranked = self.keyword.batch_search(queries, limit, filters, sort=sort, offset=offset, match=match)
-            return [self._hits(hits, offset) for hits in ranked]
+            if loose:
+                return [self._hits(hits, offset) for hits in ranked]
+            pairs = zip(queries, ranked, strict=True)
+            return [self._judged(dense, None, query, hits, 0, limit, offset, weaker) for query, hits in pairs]
+        results = []
+        if dense is None:  # keyword only: the strong papers are those holding every word, paged by tantivy
+            pages = self.keyword.batch_search(queries, limit, filters, offset=offset, match="all")
+            for query, page in zip(queries, pages, strict=True):
+                extra = self.keyword.search(query, CANDIDATES, filters, "any") if weaker and len(page) < limit else []
+                results.append(self._judged(None, None, query, page, 0, limit, offset, weaker, extra))
+            return results
         depth = max(CANDIDATES, offset + limit)
-        return [
-            self._hits(self._fuse(dense, query, depth, filters, match)[offset : offset + limit], offset)
-            for query in queries
-        ]
+        for query in queries:
+            vector, fused = self._fuse(dense, query, depth, filters, match)
+            if loose:
+                results.append(self._hits(fused[offset : offset + limit], offset))
+                continue
+            results.append(self._judged(dense, vector, query, fused, offset, limit, offset, weaker))
+        return results
+
+    def _judged(
+        self,
+        dense: VectorIndex | None,
+        vector: np.ndarray | None,
+        query: str,
+        ranked: Sequence[tuple[str, float]],
+        start: int,
+        limit: int,
+        offset: int,
+        weaker: bool,
+        extra: Sequence[tuple[str, float]] = (),
+    ) -> list[SearchHit]:
+        """The strong papers of `ranked` from `start` on (ranked order kept), then with `weaker` the first
+        weak ones (of `ranked`, then of `extra`) if the strong ones end before `limit`; ranks count from
+        `offset` + 1. A strong paper in `extra` belongs to another page and is skipped."""
+        listed_ids = {pid for pid, _ in ranked}
+        extra = [(pid, score) for pid, score in extra if pid not in listed_ids]
+        ids = [pid for pid, _ in [*ranked, *extra]]
+        if dense is not None and vector is None and ids:
+            vector = dense.embedder.embed_query(" ".join(query.split())[:MAX_QUERY_CHARS])
+        verdicts = self.cutoff.judge(self.keyword, dense, vector, query, ids)
+        strong = [(pid, score) for pid, score in ranked if verdicts[pid].strong][start : start + limit]
+        weak = [(pid, score) for pid, score in [*ranked, *extra] if not verdicts[pid].strong]
+        listed = strong + (weak[:WEAKER] if weaker and len(strong) < limit else [])
+        hits = self._hits(listed, offset)
+        for hit in hits:
+            verdict = verdicts[hit.paper.id]
+            hit.relevance, hit.weak = round(verdict.relevance, 4), not verdict.strong
+        return hits
+
+    def unmatched(self, query: str) -> list[str]:
+        """Query words no paper holds ("no paper mentions Hebbian"), as typed."""
+        return keyword_facets.unmatched(self.keyword, query)
+
+    def facets(self, query: str, filters: Filters | None = None) -> Facets:
+        """How many papers hold every query word (with `filters`), by category and by year."""
+        return keyword_facets.facets(self.keyword, query, filters)
 
     def search(
         self,
@@ -250,12 +322,14 @@ class SearchEngine:
         sort: Sort = "relevance",
         offset: int = 0,
         match: Match | None = None,
+        weaker: bool = False,
     ) -> list[SearchHit]:
-        return self.batch_search([query], limit, filters, sort, offset, match)[0]
+        return self.batch_search([query], limit, filters, sort, offset, match, weaker)[0]
 
     def _fuse(
         self, index: VectorIndex, query: str, depth: int, filters: Filters | None, match: Match | None = None
-    ) -> list[tuple[str, float]]:
+    ) -> tuple[np.ndarray, list[tuple[str, float]]]:
+        """The query's vector and the fused ranking of its BM25 and dense candidates."""
         # BM25 runs in a worker thread while this one embeds the query and walks the HNSW graph: tantivy
         # releases the GIL, so at 1M papers the query costs max(BM25, embed + HNSW) instead of their sum
         # (p50 13.8-14.7 ms instead of 18.9-21.3 ms on two cores, measured alternately by the latency benchmark)
@@ -272,7 +346,7 @@ class SearchEngine:
         if match == "all":  # a dense neighbour must hold every query word too
             holding = self.keyword.matching(query, [pid for pid, _ in dense])
             dense = [(pid, s) for pid, s in dense if pid in holding]
-        return self.combine(index, vector, bm25, dense)
+        return vector, self.combine(index, vector, bm25, dense)
 
     def combine(
         self, index: VectorIndex, vector: np.ndarray, bm25: list[tuple[str, float]], dense: list[tuple[str, float]]

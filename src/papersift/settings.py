@@ -114,6 +114,20 @@ class Settings(BaseSettings):
         description="Weight of the best-matching passage's similarity in fusion (convex only).",
     )
     rrf_k: float = Field(default=60.0, gt=0, description="The k of reciprocal-rank fusion.")
+    # Calibrated on SciFact *train* claims only (`papersift bench relevance` prints the sweep): the coverage
+    # weight and threshold that leave the most train queries empty once their relevant papers are removed
+    # while keeping >= 0.97 of the relevant papers in train top-10s. Test claims only measure these values.
+    relevance_cutoff: float = Field(
+        default=0.52,
+        ge=-1,
+        le=3,
+        description="Relevance cut-off of hybrid search: a paper whose query cosine + coverage weight x share "
+        "of query words held falls below it (and lacks a query word) is a 'weaker match', kept out of the main "
+        "list, feeds and digests.",
+    )
+    cutoff_coverage_weight: float = Field(
+        default=0.2, ge=0, le=2, description="Weight of the share of query words a paper holds in the cut-off."
+    )
     workers: int = Field(
         default=1, ge=1, le=64, description="Processes `papersift serve` runs; 2 uses both cores of a small machine."
     )

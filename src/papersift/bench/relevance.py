@@ -15,7 +15,9 @@ from typing import Any
 
 import orjson
 
+from papersift.bench import answerability
 from papersift.bench.metrics import ndcg_at, percentile, recall_at
+from papersift.cutoff import Cutoff
 from papersift.index.embed import make_embedder
 from papersift.index.fusion import rrf, zscore_convex
 from papersift.ingest import ingest_records
@@ -79,8 +81,15 @@ def _fusions() -> list[tuple[str, Fuse]]:
     ]
 
 
-def run(folder: Path, embedder: str, out: Callable[[str], None] = print, home: Path | None = None) -> dict[str, Any]:
-    """`home` keeps the store and indexes between runs (re-runs then skip the embedding); default a temp dir."""
+def run(
+    folder: Path,
+    embedder: str,
+    out: Callable[[str], None] = print,
+    home: Path | None = None,
+    answerable: int | None = None,
+) -> dict[str, Any]:
+    """`home` keeps the store and indexes between runs (re-runs then skip the embedding); default a temp dir.
+    `answerable` limits the answerability check to that many train and test queries (all by default)."""
     corpus, test_q, test_rels = load_beir(folder, "test")
     _, train_q, train_rels = load_beir(folder, "train")
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,6 +136,8 @@ def run(folder: Path, embedder: str, out: Callable[[str], None] = print, home: P
         for name, figures in table.items():
             out(f"{name:40s} nDCG@10 {figures['ndcg@10']:.4f}  Recall@100 {figures['recall@100']:.4f}")
         latencies = _latencies(engine, list(test_q.values()))
+        cutoff = Cutoff.of(settings)
+        answers = _answerability(engine, (train_q, train_rels), (test_q, test_rels), cutoff, answerable, out)
         store.close()
     tuned = table[f"tuned {best_name}"]
     return {
@@ -141,6 +152,41 @@ def run(folder: Path, embedder: str, out: Callable[[str], None] = print, home: P
         "docs_per_s": docs_per_s,
         "query_ms_p50": round(percentile(latencies, 50), 2),
         "query_ms_p99": round(percentile(latencies, 99), 2),
+        **answers,
+    }
+
+
+Split = tuple[dict[str, str], dict[str, dict[str, int]]]
+
+
+def _answerability(
+    engine: SearchEngine, train: Split, test: Split, cutoff: Cutoff, first: int | None, out: Callable[[str], None]
+) -> dict[str, Any]:
+    """The relevance cut-off's answerability figures (see `bench.answerability`): calibrated on train
+    queries (printed, to compare with the configured defaults), measured on test queries."""
+    started = time.perf_counter()
+    train_runs = answerability.measure(engine, dict(itertools.islice(train[0].items(), first)), train[1])
+    out(f"cut-off calibration on {len(train_runs)} train queries (keep >= {answerability.KEEP_TARGET}):")
+    tuned = answerability.calibrate(list(train_runs.values()), out)
+    out(f"  best on train: threshold {tuned.threshold:.2f}, coverage weight {tuned.coverage_weight:.1f}")
+    test_runs = list(answerability.measure(engine, dict(itertools.islice(test[0].items(), first)), test[1]).values())
+    kept, empty = answerability.rates(test_runs, cutoff)
+    out(
+        f"cut-off {cutoff.threshold:.2f} (coverage weight {cutoff.coverage_weight:.1f}) on {len(test_runs)} test "
+        f"queries: keeps {kept:.4f} of relevant top-10 papers, {empty:.4f} of unanswerable queries empty "
+        f"({time.perf_counter() - started:.0f}s)"
+    )
+    grid = sorted({round(0.3 + 0.05 * i, 2) for i in range(13)} | {cutoff.threshold})  # with the default's own point
+    points = answerability.curve(test_runs, cutoff.coverage_weight, grid)
+    for point in points:
+        figures = f"kept {point['cutoff_kept']:.4f}  empty {point['unanswerable_empty']:.4f}"
+        out(f"  threshold {point['threshold']:.2f}: {figures}")
+    return {
+        "cutoff": cutoff.threshold,
+        "cutoff_coverage_weight": cutoff.coverage_weight,
+        "cutoff_kept": round(kept, 4),
+        "unanswerable_empty": round(empty, 4),
+        "cutoff_curve": points,
     }
 
 
@@ -155,6 +201,6 @@ def _latencies(engine: SearchEngine, queries: Sequence[str]) -> list[float]:
     return times
 
 
-def main(folder: Path, embedder: str, home: Path | None = None) -> None:
-    summary = run(folder, embedder, home=home)
+def main(folder: Path, embedder: str, home: Path | None = None, answerable: int | None = None) -> None:
+    summary = run(folder, embedder, home=home, answerable=answerable)
     print(json.dumps(summary))

@@ -7,6 +7,7 @@ indexed, store identity). Anything missing, stale, foreign or unreadable is rebu
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -25,7 +26,7 @@ from papersift.index.lock import belongs_to, index_lock, newer_state
 from papersift.models import Paper
 from papersift.store import Store
 
-SCHEMA_VERSION = 3  # 3: has_code
+SCHEMA_VERSION = 4  # 3: has_code; 4: categories and year as fast fields (facets)
 ANALYZER = "en_sift"
 NAME_ANALYZER = "name_sift"
 # BM25 runs over title + abstract as one field ("body", as in BEIR's BM25 baselines) with the title
@@ -60,6 +61,15 @@ class Filters:
     def __bool__(self) -> bool:
         return bool(self.date_from or self.date_to or self.categories or self.venue or self.author or self.has_code)
 
+    def in_year(self, year: int | None) -> Filters:
+        """These filters, dated within `year` too (the year facet's links); unchanged for None."""
+        if year is None:
+            return self
+        start, end = date(year, 1, 1), date(year, 12, 31)
+        return dataclasses.replace(
+            self, date_from=max(start, self.date_from or start), date_to=min(end, self.date_to or end)
+        )
+
 
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
@@ -67,10 +77,11 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("title", stored=False, tokenizer_name=ANALYZER)
     builder.add_text_field("body", stored=False, tokenizer_name=ANALYZER)
     builder.add_text_field("authors", stored=False, tokenizer_name=NAME_ANALYZER)
-    builder.add_text_field("categories", stored=False, tokenizer_name="raw")
+    builder.add_text_field("categories", stored=False, fast=True, tokenizer_name="raw")  # fast: facet counts
     builder.add_text_field("venue", stored=False, tokenizer_name=NAME_ANALYZER)
     builder.add_date_field("date", stored=False, indexed=True, fast=True)
     builder.add_text_field("has_code", stored=False, tokenizer_name="raw")  # "1" when the paper has a code link
+    builder.add_integer_field("year", stored=False, indexed=False, fast=True)  # year of `date`: the year facet
     return builder.build()
 
 
@@ -297,6 +308,7 @@ class KeywordIndex:
             doc.add_text("has_code", "1")
         if paper.date and INDEXABLE_DAYS[0] <= paper.date <= INDEXABLE_DAYS[1]:
             doc.add_date("date", _as_datetime(paper.date))  # tantivy's dates are i64 nanoseconds: 1677-2262
+            doc.add_integer("year", paper.date.year)
         return doc
 
     @property

@@ -89,6 +89,29 @@ class PaperList(BaseModel):
     next_offset: int | None
 
 
+class SearchItem(PaperOut):
+    relevance: float | None = Field(
+        description="Absolute relevance the cut-off compares (query cosine + weighted share of query words held)"
+    )
+    weak: bool = Field(description="Below the relevance cut-off: a weaker match, listed after the main results")
+
+
+class FacetCount(BaseModel):
+    value: str = Field(description="A category, or a year; pass it as the category= or year= parameter")
+    count: int
+
+
+class SearchOut(BaseModel):
+    items: list[SearchItem] = Field(description="Main results, then (weak=true) weaker matches once they end")
+    limit: int
+    offset: int
+    next_offset: int | None
+    total: int = Field(description="Papers holding every query word with these filters (the newest-first list)")
+    categories: list[FacetCount] = Field(description="Category facet of those papers, most papers first")
+    years: list[FacetCount] = Field(description="Year facet of those papers, newest first")
+    unmatched: list[str] = Field(description="Query words no paper holds (they cannot contribute to any match)")
+
+
 class DailyOut(PaperList):
     date: Day | None
     view: str
@@ -229,7 +252,7 @@ def trending(request: Request, site: SiteDep, limit: Limit = 30) -> PaperList:
     return PaperList(items=outs, limit=limit, offset=0, next_offset=None)
 
 
-@router.get("/papers/search", response_model=PaperList, summary="Full-text search with filters")
+@router.get("/papers/search", response_model=SearchOut, summary="Full-text search with filters, count and facets")
 def search(
     request: Request,
     site: SiteDep,
@@ -240,10 +263,11 @@ def search(
     venue: Annotated[str, Query(max_length=128)] = "",
     author: Annotated[str, Query(max_length=128)] = "",
     has_code: Annotated[bool, Query(description="Only papers with a code or project link")] = False,
+    year: Annotated[int | None, Query(ge=1, le=9999, description="Only papers dated in this year")] = None,
     sort: Literal["relevance", "date"] = "relevance",
     limit: Limit = 20,
     offset: Annotated[int, Query(ge=0, le=1000)] = 0,
-) -> PaperList:
+) -> SearchOut:
     filters = Filters(
         parse_day(date_from, "from"),
         parse_day(date_to, "to"),
@@ -251,9 +275,25 @@ def search(
         venue,
         author,
         has_code=has_code,
+    ).in_year(year)
+    hits = site.search.search(q, limit, filters, sort, offset, weaker=True)
+    counts = site.accounts.counts([h.paper.id for h in hits])
+    papers = _with_comments(site, [paper_out(request, h.paper, counts.get(h.paper.id, 0)) for h in hits])
+    items = [
+        SearchItem(**out.model_dump(), relevance=h.relevance, weak=h.weak) for out, h in zip(papers, hits, strict=True)
+    ]
+    strong = sum(not h.weak for h in hits)
+    facets = site.search.facets(q, filters)
+    return SearchOut(
+        items=items,
+        limit=limit,
+        offset=offset,
+        next_offset=offset + limit if strong >= limit else None,
+        total=facets.total,
+        categories=[FacetCount(value=c, count=n) for c, n in facets.categories],
+        years=[FacetCount(value=str(y), count=n) for y, n in facets.years],
+        unmatched=site.search.unmatched(q),
     )
-    hits = site.search.search(q, limit, filters, sort, offset)
-    return _list(request, site, [h.paper for h in hits], limit, offset)
 
 
 @router.get("/papers/{paper_id:path}/related", response_model=PaperList, summary="Papers like this one")

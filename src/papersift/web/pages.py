@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, Response
 from papersift import feed
 from papersift.errors import PapersiftError, QueryError, RateLimited, SourceError
 from papersift.export import bibtex_entry
-from papersift.search import Filters
+from papersift.search import Facets, Filters
 from papersift.submit import submit_arxiv
 from papersift.web import auth, comments, for_reader
 from papersift.web.api import SiteDep, parse_day, visible_paper
@@ -157,6 +157,7 @@ def search(
     category: Short = "",
     venue: Annotated[str, Query(max_length=128)] = "",
     has_code: bool = False,
+    year: Annotated[int | None, Query(ge=1, le=9999)] = None,
     sort: Literal["relevance", "date"] = "relevance",
     page: Annotated[int, Query(ge=1, le=50)] = 1,
 ) -> Response:
@@ -166,9 +167,13 @@ def search(
         "category": category,
         "venue": venue,
         "has_code": "1" if has_code else "",
+        "year": str(year or ""),
         "sort": sort,
     }
     items: list[feed.FeedItem] = []
+    weaker: list[feed.FeedItem] = []
+    found = Facets()
+    unmatched: list[str] = []
     if q.strip():
         filters = Filters(
             parse_day(date_from, "from"),
@@ -176,10 +181,12 @@ def search(
             (category,) if category else (),
             venue,
             has_code=has_code,
-        )
-        hits = site.search.search(q, SEARCH_PER_PAGE, filters, sort, (page - 1) * SEARCH_PER_PAGE)
+        ).in_year(year)
+        hits = site.search.search(q, SEARCH_PER_PAGE, filters, sort, (page - 1) * SEARCH_PER_PAGE, weaker=True)
         counts = site.accounts.counts([h.paper.id for h in hits])
-        items = [feed.FeedItem(h.paper, counts.get(h.paper.id, 0)) for h in hits]
+        items = [feed.FeedItem(h.paper, counts.get(h.paper.id, 0)) for h in hits if not h.weak]
+        weaker = [feed.FeedItem(h.paper, counts.get(h.paper.id, 0)) for h in hits if h.weak]
+        found, unmatched = site.search.facets(q, filters), site.search.unmatched(q)
     return render(
         request,
         site,
@@ -187,12 +194,15 @@ def search(
         q=q,
         terms=query_terms(q),
         items=items,
+        weaker=weaker,
+        facets=found,
+        unmatched=unmatched,
         form=form,
         page=page,
         per_page=SEARCH_PER_PAGE,
         filtered=any(v for k, v in form.items() if k != "sort"),
         warmup=site.warming_up() if q.strip() and sort == "relevance" else None,
-        **_votes(request, site, items),
+        **_votes(request, site, items + weaker),
     )
 
 
