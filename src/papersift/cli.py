@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
@@ -29,7 +29,10 @@ from papersift.search import MAX_LIMIT, Filters, SearchEngine, Sort
 from papersift.settings import Settings, find_home
 from papersift.sources import is_url, source_names
 from papersift.sources.arxiv_oai import HARVEST_BASE, ArxivOAISource, harvest_url
+from papersift.sources.hf_daily import API_URL as HF_API_URL
+from papersift.sources.hf_daily import harvest_urls as hf_harvest_urls
 from papersift.store import Store, lock_holder
+from papersift.store.curation import latest_featured
 from papersift.store.papers import DATE_RANGES
 
 EXIT_UNCHANGED = 3
@@ -238,6 +241,13 @@ def _expand(targets: tuple[str, ...]) -> list[str]:
     help="arXivRaw carries version numbers and dates.",
 )
 @click.option("--endpoint", default=HARVEST_BASE, show_default=True, help="OAI-PMH base URL.")
+@click.option(
+    "--hf-daily",
+    is_flag=True,
+    help="Harvest Hugging Face daily papers (each day's featured papers with upvotes) instead of arXiv; "
+    "resumes from the newest featured day stored.",
+)
+@click.option("--hf-endpoint", default=HF_API_URL, show_default=True, help="The daily_papers API URL.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def harvest(
@@ -247,11 +257,36 @@ def harvest(
     date_until: str | None,
     metadata_prefix: str,
     endpoint: str,
+    hf_daily: bool,
+    hf_endpoint: str,
     as_json: bool,
 ) -> None:
-    """Incremental arXiv OAI-PMH harvest: fetch what changed since the last run (for cron)."""
+    """Incremental arXiv OAI-PMH (or --hf-daily) harvest: fetch what changed since the last run (for cron)."""
     obj: Context = ctx.obj
     start = _parse_day(date_from, "--from")
+    if hf_daily:
+        if start is None:
+            with _errors():
+                start = latest_featured(obj.store)
+            if start is None:
+                raise click.UsageError("the first --hf-daily harvest needs --from DAY (no featured paper is stored)")
+        until = _parse_day(date_until, "--until") or datetime.now(UTC).date()
+        urls = hf_harvest_urls(start, until, hf_endpoint)
+        if not urls:
+            raise click.UsageError(f"--until {until} is before the first day to harvest ({start})")
+        if not as_json:
+            click.echo(f"harvesting {len(urls)} day(s) of {hf_endpoint} from {start}", err=True)
+        ctx.invoke(
+            ingest,
+            targets=tuple(urls),
+            source=None,
+            mapping=(),
+            strict=False,
+            no_index=False,
+            as_json=as_json,
+            quiet=as_json,
+        )
+        return
     if start is None:
         with _errors():
             start = obj.store.latest_update(ArxivOAISource.name)
@@ -624,6 +659,61 @@ def bench_recommend(
             min_before,
             min_after,
         )
+
+
+@bench.command("curation")
+@click.option(
+    "--listings",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("../shared/data/arxiv_daily/arxiv_daily_2025-2026.jsonl.gz"),
+    show_default=True,
+)
+@click.option(
+    "--featured",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("../shared/data/hf_daily_papers/hf_daily_featured_papers.jsonl.gz"),
+    show_default=True,
+)
+@click.option(
+    "--split",
+    "splits",
+    multiple=True,
+    default=("2025-10-01",),
+    show_default=True,
+    help="Train before this day, rank the days from it on; repeat for more splits (the first one is summarised).",
+)
+@click.option(
+    "--days", "limit_days", type=click.IntRange(10, None), help="Only the first N listing days (a quick run)."
+)
+def bench_curation(listings: Path, featured: Path, splits: tuple[str, ...], limit_days: int | None) -> None:
+    """Curation of the daily list: P@10 and nDCG@20 of featured papers vs baselines; JSON summary last."""
+    from papersift.bench import curation
+
+    days = [d for d in (_parse_day(s, "--split") for s in splits) if d is not None]
+    with _errors():
+        try:
+            curation.main(listings, featured, days, limit_days)
+        except ValueError as exc:
+            _fail(str(exc))
+
+
+@main.group()
+def curate() -> None:
+    """The learned curation of the daily list (picks and their reasons)."""
+
+
+@curate.command("train")
+@click.option("--force", is_flag=True, help="Retrain even when no featured paper, pick or vote changed.")
+@click.pass_obj
+def curate_train(obj: Context, force: bool) -> None:
+    """Retrain when new featured data, picks or votes arrived, then score unscored days (for cron)."""
+    from papersift import curate as curation
+
+    with _errors():
+        try:
+            click.echo(curation.refresh(obj.settings, obj.store, force=force))
+        except curation.NotEnoughHistory as exc:
+            _fail(str(exc))
 
 
 main.add_command(digest)

@@ -17,8 +17,11 @@ from papersift.models import Paper
 from papersift.query_dates import MIN_DAY
 from papersift.store import Store, listing
 from papersift.store.accounts import Accounts
+from papersift.store.curation import Curation
 
 View = Literal["day", "week", "month"]
+DailySort = Literal["curated", "votes"]
+FEW_VOTES = 3  # a period with fewer voted papers than this is shown in curated order unless asked otherwise
 VIEWS: tuple[View, ...] = ("day", "week", "month")
 MAX_TRENDING_CANDIDATES = 5000
 
@@ -31,6 +34,8 @@ class FeedItem:
     local_votes: int = 0
     is_new: bool = False
     score: float = 0.0
+    pick: bool = False  # the curation model (or an admin) picked it for its day
+    pick_reason: str = ""  # one line on why
 
     @property
     def votes(self) -> int:
@@ -51,6 +56,7 @@ class DailyPage:
     next: date | None = None
     offset: int = 0
     limit: int = 50
+    sort: DailySort = "votes"
 
 
 def period(day: date, view: View) -> tuple[date, date]:
@@ -88,17 +94,33 @@ def daily(
     category: str = "",
     limit: int = 50,
     offset: int = 0,
+    sort: DailySort | None = None,
+    curation: Curation | None = None,
 ) -> DailyPage:
-    """Papers for `day` (default: the newest day with papers) in the chosen view."""
+    """Papers for `day` (default: the newest day with papers) in the chosen view.
+
+    `sort` None means curated when the period has few votes (FEW_VOTES) and a model has scored papers, else votes.
+    Without scores the curated order equals the votes order (admin picks aside)."""
     newest = listing.latest_day(store)
     day = day or newest
     if day is None:
         return DailyPage(None, view, None, None, limit=limit, offset=offset)
     start, end = period(day, view)
-    rows, total = listing.papers_between(store, accounts, start, end, category=category, limit=limit, offset=offset)
+    if sort is None:
+        few = curation is not None and curation.has_scores() and curation.votes_in(accounts, start, end) < FEW_VOTES
+        sort = "curated" if few else "votes"
     # "new" is the newest listing day's papers, whenever the store received them: a mirror filled
     # yesterday, or a first run on an old snapshot, still marks the latest day and only it
-    items = [FeedItem(p, n, is_new=newest is not None and listing_day(p) == newest) for p, n in rows]
+    if sort == "curated" and curation is not None:
+        picked, total = curation.listing(accounts, start, end, category=category, limit=limit, offset=offset)
+        items = [
+            FeedItem(c.paper, c.local_votes, is_new=_is_new(c.paper, newest), pick=c.pick, pick_reason=c.reason)
+            for c in picked
+        ]
+    else:
+        sort = "votes"
+        rows, total = listing.papers_between(store, accounts, start, end, category=category, limit=limit, offset=offset)
+        items = [FeedItem(p, n, is_new=_is_new(p, newest)) for p, n in rows]
     return DailyPage(
         day,
         view,
@@ -110,7 +132,12 @@ def daily(
         next=listing.next_day(store, end),
         offset=offset,
         limit=limit,
+        sort=sort,
     )
+
+
+def _is_new(paper: Paper, newest: date | None) -> bool:
+    return newest is not None and listing_day(paper) == newest
 
 
 def trending_score(votes: int, age_hours: float, gravity: float = 1.8) -> float:

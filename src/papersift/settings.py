@@ -150,6 +150,12 @@ class Settings(BaseSettings):
         default=1.8, gt=0, le=5, description="Exponent of the trending time decay: higher forgets faster."
     )
     trending_days: int = Field(default=7, ge=1, le=365, description="Days of papers the trending list considers.")
+    curate_every: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds between serve's background curation checks (retrain on new featured data, picks or "
+        "votes, score new papers); 0 turns it off (then run `papersift curate train` from cron).",
+    )
     arxiv_api_url: str = Field(
         default="https://export.arxiv.org/api/query",
         description="arXiv API endpoint used by the site's paper submission.",

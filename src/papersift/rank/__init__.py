@@ -1,1 +1,1 @@
-"""Ranking models: what each reader should read next (recommend)."""
+"""Ranking models: what each reader should read next (recommend), what is worth featuring today (curation)."""

@@ -197,3 +197,18 @@ class HFDailySource(Source):
             yield from fresh
             if len(records) < size or not fresh:  # a short page is the last; a repeated one means no paging
                 return
+
+
+MAX_HARVEST_DAYS = 400  # one run's bound: a year and a bit of days, one request (or a few pages) each
+
+
+def harvest_urls(start: date, until: date, endpoint: str = API_URL) -> list[str]:
+    """One daily_papers query per day from `start` to `until` (inclusive), oldest first: `harvest --hf-daily`.
+
+    The start day itself is fetched again on resume: its list and upvotes may have grown since the last run.
+    """
+    if until < start:
+        return []
+    days = min((until - start).days + 1, MAX_HARVEST_DAYS)
+    base = endpoint.split("?", 1)[0]
+    return [f"{base}?date={date.fromordinal(start.toordinal() + i).isoformat()}" for i in range(days)]

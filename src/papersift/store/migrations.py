@@ -41,6 +41,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from papersift.store.curation_schema import m009_curation
+
 JsonList = JSON().with_variant(JSONB(), "postgresql")
 
 Migration = Callable[[Connection], None]
@@ -350,6 +352,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (6, "clean records", _m006_clean_records),
     (7, "code links", _m007_code_links),
     (8, "comments", _m008_comments),
+    (9, "curation", m009_curation),
     (10, "library", _m010_library),
     (11, "vectors", _m011_vectors),
     (12, "paper authors", _m012_paper_authors),

@@ -112,7 +112,14 @@ class SearchOut(BaseModel):
     unmatched: list[str] = Field(description="Query words no paper holds (they cannot contribute to any match)")
 
 
+class DailyItemOut(PaperOut):
+    pick: bool = Field(description="Picked for its day by the curation model or an admin (sort=curated)")
+    pick_reason: str = Field(description="Why it was picked, in one line; '' when not a pick")
+
+
 class DailyOut(PaperList):
+    items: list[DailyItemOut]  # type: ignore[assignment]
+    sort: str = Field(description="The order used: curated (picks first) or votes")
     date: Day | None
     view: str
     start: Day | None
@@ -155,6 +162,15 @@ class SubmitOut(BaseModel):
 
 class HideIn(BaseModel):
     hidden: bool = True
+
+
+class FeatureIn(BaseModel):
+    featured: bool = True
+
+
+class FeatureOut(BaseModel):
+    id: str
+    featured: bool = Field(description="Featured by an admin: shown first in curated order and learned from")
 
 
 def get_site(request: Request) -> Site:
@@ -214,7 +230,7 @@ def _mutating_user(request: Request, site: Site) -> User:
     return user
 
 
-@router.get("/daily_papers", response_model=DailyOut, summary="Papers of a day, week or month, most upvoted first")
+@router.get("/daily_papers", response_model=DailyOut, summary="Papers of a day, week or month, picks or votes first")
 def daily_papers(
     request: Request,
     site: SiteDep,
@@ -223,14 +239,30 @@ def daily_papers(
     category: Annotated[str, Query(max_length=32)] = "",
     limit: Limit = 50,
     offset: Offset = 0,
+    sort: Annotated[
+        feed.DailySort | None, Query(description="curated (model picks first) or votes; default curated on few votes")
+    ] = None,
 ) -> DailyOut:
     page = feed.daily(
-        site.store, site.accounts, parse_day(date, "date"), view, category=category, limit=limit, offset=offset
+        site.store,
+        site.accounts,
+        parse_day(date, "date"),
+        view,
+        category=category,
+        limit=limit,
+        offset=offset,
+        sort=sort,
+        curation=site.curation,
     )
-    items = _with_comments(site, [paper_out(request, it.paper, it.local_votes) for it in page.items])
+    outs = _with_comments(site, [paper_out(request, it.paper, it.local_votes) for it in page.items])
+    items = [
+        DailyItemOut(**out.model_dump(), pick=it.pick, pick_reason=it.pick_reason)
+        for out, it in zip(outs, page.items, strict=True)
+    ]
     more = offset + len(items) < page.total
     return DailyOut(
         items=items,
+        sort=page.sort,
         limit=limit,
         offset=offset,
         next_offset=offset + limit if more else None,
@@ -328,6 +360,16 @@ def hide(request: Request, site: SiteDep, paper_id: str, body: HideIn) -> PaperO
         writer.set_hidden(paper_id, body.hidden)
     paper = site.store.get(paper_id)
     return _with_comments(site, [paper_out(request, paper, site.accounts.counts([paper.id]).get(paper.id, 0))])[0]
+
+
+@router.post(
+    "/papers/{paper_id:path}/feature", response_model=FeatureOut, summary="Feature or un-feature a paper (admin)"
+)
+def feature(request: Request, site: SiteDep, paper_id: str, body: FeatureIn) -> FeatureOut:
+    user = auth.require_admin(request, site)
+    auth.check_csrf(request, None)
+    site.curation.set_pick(paper_id[:300], user.id, body.featured)
+    return FeatureOut(id=paper_id[:300], featured=body.featured)
 
 
 @router.get("/papers/{paper_id:path}", response_model=PaperOut, summary="One paper")

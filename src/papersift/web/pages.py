@@ -96,6 +96,7 @@ def daily(
     view: feed.View = "day",
     category: Short = "",
     page: PageNo = 1,
+    sort: feed.DailySort | None = None,
 ) -> Response:
     def context() -> dict[str, Any]:
         listing = feed.daily(
@@ -106,16 +107,19 @@ def daily(
             category=category,
             limit=PER_PAGE,
             offset=(page - 1) * PER_PAGE,
+            sort=sort,
+            curation=site.curation,
         )
         return {
             "listing": listing,
             "view": view,
             "category": category,
             "page": page,
+            "sort": sort,
             **_votes(request, site, listing.items),
         }
 
-    return render_cached(request, site, "daily.html", ("daily", date, view, category, page), context)
+    return render_cached(request, site, "daily.html", ("daily", date, view, category, page, sort), context)
 
 
 def _votes(request: Request, site: Site, items: list[feed.FeedItem]) -> dict[str, Any]:
@@ -222,6 +226,7 @@ def paper(request: Request, site: SiteDep, paper_id: str) -> Response:
         item=item,
         related=related_items,
         bibtex=bibtex,
+        featured_here=bool(site.curation.picked([found.id])),
         **_votes(request, site, [item, *related_items]),
         **comments.page_context(request, site, found),
     )
@@ -250,6 +255,16 @@ def hide(request: Request, site: SiteDep, paper_id: str, csrf_token: FormText = 
     with site.store.write() as writer:
         writer.set_hidden(paper_id, hidden == "1")
     return _redirect(request, "/" if hidden == "1" else f"/papers/{paper_id}")
+
+
+@router.post("/papers/{paper_id:path}/feature")
+def feature(
+    request: Request, site: SiteDep, paper_id: str, csrf_token: FormText = "", featured: FormText = "1"
+) -> Response:
+    user = auth.require_admin(request, site)
+    auth.check_csrf(request, csrf_token)
+    site.curation.set_pick(paper_id, user.id, featured == "1")
+    return _redirect(request, f"/papers/{paper_id}")
 
 
 @router.get("/submit")

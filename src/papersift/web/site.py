@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 
+from papersift.curate import CurationJob
 from papersift.errors import ConfigError, SearchIndexError
 from papersift.rank.for_you import Recommender
 from papersift.search import SearchEngine
@@ -19,6 +20,7 @@ from papersift.settings import Settings
 from papersift.store import Store
 from papersift.store.accounts import Accounts
 from papersift.store.comments import Comments
+from papersift.store.curation import Curation
 from papersift.store.library import Library
 from papersift.web.warmup import Warmup, WarmupState
 
@@ -46,6 +48,8 @@ class Site:
         self.comments = Comments(store)
         self.library = Library(store)
         self.recommender = Recommender(store, self.accounts, self.library)  # For you: its own worker thread
+        self.curation = Curation(store)
+        self._curate_job = CurationJob(settings, store)
         self._engine: SearchEngine | None = None
         self._opened = threading.Event()
         self._stop = threading.Event()
@@ -135,6 +139,7 @@ class Site:
         self._stop.set()
         self._wake.set()
         self.recommender.close()
+        self._curate_job.stop()
         worker = self._worker
         if worker is not None:
             worker.join(timeout=STOP_WAIT)
@@ -146,8 +151,9 @@ class Site:
     # -- the worker --------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the index thread (at app startup; otherwise the first search starts it)."""
+        """Start the index thread (at app startup; otherwise the first search starts it) and the curation job."""
         self._start()
+        self._curate_job.start()
 
     def _start(self) -> None:
         if self._worker is not None or self._stop.is_set():
