@@ -34,6 +34,8 @@ from papersift.store.curation import Curation
 from papersift.web import create_app
 
 from .conftest import FIXTURES, shared
+from .live_server import live_server
+from .test_reader_pages import ARGS, CHROMIUM, DESKTOP, PHONE
 
 FIRST = date(2025, 3, 3)
 DAYS = 12
@@ -330,3 +332,47 @@ def test_hf_harvest_resumes_from_the_newest_featured_day(tmp_path: Path, hf_days
     assert asked == ["2025-01-03", "2025-01-04", "2025-01-05"]  # the newest stored day again, then onwards
     code, _, err = _run(home, "harvest", "--hf-daily", "--hf-endpoint", endpoint, "--until", "2024-12-01")
     assert code == 2 and "before the first day" in err
+
+
+# -- the daily page in Chromium ----------------------------------------------------------------------------------
+
+PICKS_ON_PAGE = """() => {
+  const box = (el) => { const r = el.getBoundingClientRect(); return {x: r.x, w: r.width, h: r.height}; };
+  const cards = [...document.querySelectorAll('article.card')];
+  return {vw: innerWidth, scroll: document.documentElement.scrollWidth,
+          picks: cards.filter((c) => c.querySelector('.badge.pick')).length,
+          first: cards.slice(0, 10).map((c) => !!c.querySelector('.badge.pick')),
+          reasons: [...document.querySelectorAll('article.card .why')]
+            .map((el) => ({text: el.textContent, ...box(el)}))};
+}"""
+
+
+@pytest.mark.parametrize(("name", "device"), [("phone", PHONE), ("desktop", DESKTOP)])
+def test_daily_page_shows_picks_with_reasons_at_phone_and_desktop_widths(
+    trained: tuple[Settings, Store, curate.TrainReport], name: str, device: dict[str, object]
+) -> None:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed")
+    settings, store, _ = trained
+    day = (FIRST + timedelta(days=DAYS - 3)).isoformat()
+    with live_server(settings, store) as url, playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_context(**device).new_page()
+            page.goto(f"{url}/?date={day}")
+            m = page.evaluate(PICKS_ON_PAGE)
+            assert m["scroll"] <= m["vw"], "the page scrolls sideways"
+            assert m["picks"] == curate.PICKS_PER_DAY and all(m["first"])
+            assert len(m["reasons"]) == curate.PICKS_PER_DAY
+            for reason in m["reasons"]:
+                assert reason["text"].strip() and reason["h"] > 0
+                assert reason["x"] >= 0 and reason["x"] + reason["w"] <= m["vw"] + 0.5
+            assert page.locator("article.card .why").first.is_visible()
+            page.screenshot(path=f"/tmp/curation_{name}_daily.png")
+            # the order switch: votes first, no picks marked
+            page.locator(".sortseg a", has_text="votes").click()
+            page.wait_for_url("**sort=votes**")
+            assert page.locator("article.card .badge.pick").count() == 0
+        finally:
+            browser.close()
