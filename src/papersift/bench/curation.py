@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import resource
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -176,7 +177,10 @@ def run_split(
     )
     c = _pick(fit_part, valid, (0.25, 1.0, 4.0), lambda c: Logistic(fit_part, c))
     out(f"picked on validation: {params}; logistic C={c}")
+    fit_started, fit_cpu = time.perf_counter(), time.process_time()
     curator = Curator.fit(train_days, vectorizer, params)
+    fit_s, fit_cpu_s = time.perf_counter() - fit_started, time.process_time() - fit_cpu
+    out(f"final fit on {len(train_days)} days: {fit_s:.1f}s wall, {fit_cpu_s:.1f}s CPU")
     logistic = Logistic(train_days, c)
 
     track = _column("featured_sum")
@@ -192,7 +196,13 @@ def run_split(
         out(f"  {name:28s} P@10 {figures['p@10']:.4f}  nDCG@20 {figures['ndcg@20']:.4f}")
     out(f"split {split} done in {time.perf_counter() - started:.0f}s")
     ours = table.pop("papersift (lambdarank)")
-    return {"split": split.isoformat(), **ours, "baselines": table, "eval_days": len(test_days)}
+    return {
+        "split": split.isoformat(),
+        **ours,
+        "baselines": table,
+        "eval_days": len(test_days),
+        "fit_cpu_s": round(fit_cpu_s, 1),
+    }
 
 
 def main(
@@ -203,14 +213,19 @@ def main(
     grid: Sequence[Params] = GRID,
 ) -> dict[str, Any]:
     """Prints one table per split; the last line is the JSON of the first split, other splits under `splits`."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     corpus = load(listings, featured, limit_days)
     print(
         f"loaded {sum(map(len, corpus.days.values()))} listed papers on {len(corpus.days)} days, "
         f"{len(corpus.featured)} featured"
     )
     results = [run_split(corpus, split, grid, partial(print, flush=True)) for split in splits]
-    summary = {**results[0], "seconds": round(time.perf_counter() - started, 1)}
+    summary = {
+        **results[0],
+        "seconds": round(time.perf_counter() - started, 1),
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
     if len(results) > 1:
         summary["splits"] = {r["split"]: {k: r[k] for k in ("p@10", "ndcg@20", "baselines")} for r in results[1:]}
     print(json.dumps(summary))
