@@ -131,7 +131,7 @@ def test_track_record_features_of_day_d_use_only_days_before_d() -> None:
 def test_bench_on_a_slice_prints_the_json_line_and_beats_random(capsys: pytest.CaptureFixture[str]) -> None:
     listings = shared("arxiv_daily/arxiv_daily_2025-2026.jsonl.gz")
     featured = shared("hf_daily_papers/hf_daily_featured_papers.jsonl.gz")
-    summary = bench.main(listings, featured, [date(2025, 4, 14)], limit_days=28, grid=(Params(rounds=60),))
+    summary = bench.main(listings, featured, [date(2025, 4, 4)], limit_days=16, grid=(Params(rounds=40),))
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert last == summary
     assert set(last["baselines"]) == {"random", "team size", "track record", "logistic tf-idf + metadata"}

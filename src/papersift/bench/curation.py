@@ -152,7 +152,8 @@ def run_split(
         + [t for pid, t in texts.items() if corpus.featured[pid] < split]
     )
     known = {f.id: f.known for f in corpus.featurings}
-    ids = sorted(texts)
+    last = max(corpus.days)
+    ids = sorted(i for i in texts if known[i] <= last)  # featured later can never be "recent" to a listed day
     listed_text = {p.id: p.text for ps in corpus.days.values() for p in ps}
     recent = Recent([known[i] for i in ids], vectorizer.transform([listed_text.get(i, texts[i]) for i in ids]).tocsr())
     ordered = sorted(corpus.days.items())
