@@ -34,8 +34,7 @@ from papersift.store.curation import Curation
 from papersift.web import create_app
 
 from .conftest import FIXTURES, shared
-from .live_server import live_server
-from .test_reader_pages import ARGS, CHROMIUM, DESKTOP, PHONE
+from .live_server import ARGS, CHROMIUM, DESKTOP, PHONE, live_server
 
 FIRST = date(2025, 3, 3)
 DAYS = 12
