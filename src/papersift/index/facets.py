@@ -47,7 +47,7 @@ def plain_words(query: str) -> list[str]:
 def facets(index: KeywordIndex, query: str, filters: Filters | None = None) -> Facets:
     """Count and facets over the papers holding every plain query word (typed syntax keeps the parser's
     meaning): the set a newest-first search lists. tantivy's terms aggregations over fast fields count them
-    without fetching a document (about 10 ms for a common word over 75k papers)."""
+    without fetching a document."""
     cleaned = _clean(query)
     try:
         matched = index._parse(cleaned, every=True)
@@ -93,8 +93,9 @@ def coverage(index: KeywordIndex, query: str, ids: Sequence[str]) -> dict[str, f
     """For each of `ids`: the share of the query's plain words (stop words and repeats aside) it holds in
     its title, abstract or author names, as match="all" counts them; 1.0 for every paper when the query
     has no such word (nothing is required). Typed syntax ("a OR b", "+a -b", phrases) keeps the parser's
-    meaning: 1.0 for a paper matching the query, else 0.0. One restricted term search per word: ~1 ms each
-    for 200 candidates."""
+    meaning: 1.0 for a paper matching the query, else 0.0. One restricted search per word; reading the
+    hits' stored ids is most of its cost (16 ms median for 200 candidates and a 4-word query on the
+    loaded shared 2-core machine)."""
     if not ids:
         return {}
     if _SYNTAX.search(_clean(query)):
