@@ -24,7 +24,7 @@ from papersift.models import Paper
 from papersift.settings import Settings
 from papersift.store import Store
 from papersift.store.accounts import Accounts
-from papersift.store.authors import author_key, papers_by
+from papersift.store.authors import author_key, known, papers_by
 from papersift.web import create_app
 from papersift.web.render import author_path
 
@@ -65,6 +65,8 @@ def test_papers_by_author_newest_first_paged_and_in_step_with_writes(store: Stor
     assert [p.id for p in papers_by(store, NFC, start=date(2026, 1, 2), end=date(2026, 1, 4)).papers] == ["t:a"]
     assert [p.id for p in papers_by(store, "a/b team").papers] == ["t:a"]
     assert papers_by(store, "Schmidhuber").total == 0  # a surname alone is not a name as written
+    for unstorable in ("Jürgen\x00Schmidhuber", "\ud800"):  # PostgreSQL refuses these as parameters
+        assert papers_by(store, unstorable).total == 0 and not known(store, unstorable)
     # a new version that drops the author, and a hidden paper, leave the author's page
     with store.write() as w:
         w.update([_paper("t:a", ["A/B Team"], announced=date(2026, 1, 3))])
@@ -231,6 +233,7 @@ def test_no_author_address_is_a_server_error(site: tuple[TestClient, Store], raw
         r = client.get(url)
         assert r.status_code in (200, 404, 422), (url, r.status_code, r.text[:300])
     assert client.get("/authors", params={"name": raw[:500]}).status_code in (200, 404)
+    assert client.get("/feeds/author.atom", params={"name": raw}).status_code in (200, 422)
 
 
 def test_author_page_is_paged(site: tuple[TestClient, Store], tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ in the README).
 from __future__ import annotations
 
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -38,6 +39,7 @@ from sqlalchemy import (
 )
 
 from papersift.models import Paper
+from papersift.store.engine import storable
 
 if TYPE_CHECKING:
     from papersift.store.papers import Store
@@ -140,7 +142,7 @@ def papers_by(
     """Visible papers listing `name` (compared by `author_key`), newest first; `start`/`end` bound their date."""
     from papersift.store.papers import _to_paper
 
-    key = author_key(name)
+    key = author_key(name) if storable(name) else ""  # NUL or a lone surrogate: no stored name has one
     page = AuthorPage(name=" ".join(name.split()), key=key)
     if not key:
         return page
@@ -151,20 +153,32 @@ def papers_by(
         where = and_(where, day >= start)
     if end is not None:
         where = and_(where, day <= end)
-    query = select(p).where(where).order_by(day.desc().nulls_last(), p.c.id.desc()).limit(limit).offset(offset)
-    spelled = (
-        select(a.c.name).where(a.c.name_key == key).group_by(a.c.name).order_by(func.count().desc(), a.c.name).limit(1)
+    # one statement: the total rides along as a window count (only a page past the end needs a second)
+    query = (
+        select(p, func.count().over().label("total"))
+        .where(where)
+        .order_by(day.desc().nulls_last(), p.c.id.desc())
+        .limit(limit)
+        .offset(offset)
     )
     with store.engine.connect() as conn:
-        page.papers = [_to_paper(row) for row in conn.execute(query)]
-        page.total = int(conn.execute(select(func.count()).select_from(p).where(where)).scalar_one())
-        page.name = conn.execute(spelled).scalar() or page.name
+        rows = conn.execute(query).all()
+        if rows:
+            page.total = int(rows[0].total)
+        else:
+            page.total = int(conn.execute(select(func.count()).select_from(p).where(where)).scalar_one())
+    page.papers = [_to_paper(row) for row in rows]
+    spellings = Counter(n for paper in page.papers for n in dict.fromkeys(paper.authors) if author_key(n) == key)
+    if spellings:  # the display name: the spelling most of these papers use
+        page.name = min(spellings, key=lambda n: (-spellings[n], n))
     return page
 
 
 def known(store: Store, name: str) -> bool:
     """Whether any stored paper lists `name` (by key), visible or not."""
     a = store.authors
-    key = author_key(name)
+    key = author_key(name) if storable(name) else ""
+    if not key:
+        return False
     with store.engine.connect() as conn:
-        return bool(key) and conn.execute(select(a.c.paper_id).where(a.c.name_key == key).limit(1)).first() is not None
+        return conn.execute(select(a.c.paper_id).where(a.c.name_key == key).limit(1)).first() is not None

@@ -16,7 +16,6 @@ from starlette.responses import Response
 from papersift import feed
 from papersift.errors import PaperNotFound, PapersiftError, QueryError
 from papersift.store import authors
-from papersift.store.engine import storable
 from papersift.validate import MAX_AUTHOR_CHARS as MAX_NAME_CHARS
 from papersift.web import pages
 from papersift.web.api import Limit, Offset, PaperOut, SiteDep, error_responses, paper_out
@@ -36,11 +35,9 @@ class AuthorNotFound(PaperNotFound):
 
 
 def _page(site: Site, name: str, limit: int, offset: int) -> authors.AuthorPage:
-    """The author's page of papers; a name no store could hold (NUL, lone surrogates) lists nothing."""
+    """The author's page of papers (a name no store could hold, with NUL or a lone surrogate, lists nothing)."""
     if len(name) > MAX_NAME_CHARS:
         raise QueryError(f"an author name has at most {MAX_NAME_CHARS} characters")
-    if not storable(name):
-        return authors.AuthorPage(name=name, key="")
     return authors.papers_by(site.store, name, limit, offset)
 
 
