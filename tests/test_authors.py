@@ -207,7 +207,7 @@ _serial = itertools.count()
 NAME = st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=40).filter(str.strip)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=NAME)
 def test_any_name_round_trips_through_its_url(site: tuple[TestClient, Store], name: str) -> None:
     """Slashes, dots, '%', '?', '#', unicode: the link made from a name lists that name's papers."""
@@ -225,7 +225,7 @@ def test_any_name_round_trips_through_its_url(site: tuple[TestClient, Store], na
     assert feed.entries and feed.entries[0].link.endswith(quote(pid, safe="/:"))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.text(st.characters(exclude_categories=("Cs",)), max_size=600))
 def test_no_author_address_is_a_server_error(site: tuple[TestClient, Store], raw: str) -> None:
     client, _ = site
