@@ -154,6 +154,7 @@ def test_save_from_a_card_and_for_you_explains_each_pick(app: FastAPI, day_ids: 
     _ranked(cleo, "/api/recommendations?window=week")
     html = cleo.get("/for-you?window=week").text
     assert html.count("Close to your") >= 10
+    assert "<title>For you · papersift</title>" in html and html.count('action="/for-you/subscribe"') == 1
     token = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert token
     r = cleo.post(

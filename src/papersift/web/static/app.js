@@ -21,14 +21,14 @@
     all[current].scrollIntoView({ block: "nearest" });
   }
 
-  async function vote(form) {
+  // POST (or DELETE when `on`) /api/papers/ID/ACTION for a card's form; its JSON, or null when the form
+  // was posted instead, the reader was sent to sign in, or the request failed (then `failed` is shown)
+  async function paperAction(form, action, on, failed) {
     const id = form.dataset.id;
     // an id that is only dots would still be a dot segment once encoded: let the form post (its action is safe)
-    if (/^(?:\.|%2e){1,2}$/i.test(id)) { form.submit(); return; }
-    const button = form.querySelector(".vote-btn");
-    const on = button.classList.contains("on");
+    if (/^(?:\.|%2e){1,2}$/i.test(id)) { form.submit(); return null; }
     // one encoded path part: an id's '/', '.', '#' or '?' can never move the request to another endpoint
-    const url = `${meta("root-path")}/api/papers/${encodeURIComponent(id)}/upvote`;
+    const url = `${meta("root-path")}/api/papers/${encodeURIComponent(id)}/${action}`;
     const res = await fetch(url, {
       method: on ? "DELETE" : "POST",
       headers: { "X-CSRF-Token": meta("csrf-token"), Accept: "application/json" },
@@ -36,13 +36,20 @@
     });
     if (res.status === 401) {
       location.href = `${meta("root-path")}/login?next=${encodeURIComponent(location.pathname + location.search)}`;
-      return;
+      return null;
     }
     if (!res.ok) {
-      toast("Could not record the vote; reload and try again");
-      return;
+      toast(failed);
+      return null;
     }
-    const body = await res.json();
+    return res.json();
+  }
+
+  async function vote(form) {
+    const id = form.dataset.id;
+    const on = form.querySelector(".vote-btn").classList.contains("on");
+    const body = await paperAction(form, "upvote", on, "Could not record the vote; reload and try again");
+    if (!body) return;
     document.querySelectorAll(`form.vote[data-id="${CSS.escape(id)}"]`).forEach((f) => {
       const b = f.querySelector(".vote-btn");
       b.classList.toggle("on", body.voted);
@@ -55,19 +62,9 @@
   // library: Save puts the paper in the reader's "Saved" collection; pressed again, takes it out of all
   async function save(form) {
     const id = form.dataset.id;
-    if (/^(?:\.|%2e){1,2}$/i.test(id)) { form.submit(); return; }
     const on = form.querySelector(".save-btn").classList.contains("on");
-    const res = await fetch(`${meta("root-path")}/api/papers/${encodeURIComponent(id)}/save`, {
-      method: on ? "DELETE" : "POST",
-      headers: { "X-CSRF-Token": meta("csrf-token"), Accept: "application/json" },
-      credentials: "same-origin",
-    });
-    if (res.status === 401) {
-      location.href = `${meta("root-path")}/login?next=${encodeURIComponent(location.pathname + location.search)}`;
-      return;
-    }
-    if (!res.ok) { toast("Could not save; reload and try again"); return; }
-    const body = await res.json();
+    const body = await paperAction(form, "save", on, "Could not save; reload and try again");
+    if (!body) return;
     document.querySelectorAll(`form.save[data-id="${CSS.escape(id)}"]`).forEach((f) => {
       const b = f.querySelector(".save-btn");
       b.classList.toggle("on", body.saved);
