@@ -82,7 +82,11 @@ def _open_at_barrier(url: str, barrier: Any, results: Any) -> None:
 def test_processes_creating_one_new_sqlite_store_at_once_all_open_it(tmp_path: Path) -> None:
     """Two ingests (or a server and an ingest) started together on a new home: SQLite refused the WAL
     switch of one of them at once, "database is locked", though nobody held the store for long."""
-    context = multiprocessing.get_context("fork")
+    # Not plain fork: the test process may run threads by now (servers and workers of earlier tests), and a child
+    # forked while one of them holds a lock (logging, a pool) hangs before the barrier. The fork server is a
+    # fresh single-threaded process that has imported this module once, so each child still starts quickly.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     failures = []
     for round_ in range(40):
         url = f"sqlite:///{tmp_path / f'r{round_}' / 'store.db'}"
