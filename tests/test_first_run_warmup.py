@@ -24,7 +24,7 @@ from .live_server import ARGS, CHROMIUM, DESKTOP, PHONE
 from .pgserver import free_port
 from .test_embed import needs_ort as needs_model
 
-PAPERS = 40  # enough for several progress readings; small enough to embed in seconds
+PAPERS = 120  # a few seconds of embedding on two idle cores (31 papers/s): room for readings and the page checks
 NOTICE = "Semantic search is warming up"
 
 
@@ -134,7 +134,9 @@ def _serve_and_watch(tmp_path: Path, env: dict[str, str], browser: object | None
     # embedding began with `serve`: progress was reported before anything but /healthz was asked for
     assert progress, "no embedding progress was reported"
     embedded = [int(str(p["embedded"])) for p in progress]
-    assert len(set(embedded)) >= 2 and embedded == sorted(embedded), f"progress did not move: {embedded}"
+    # it moved: readings part-way (an idle machine may give only one before it is done), never backwards, then
+    # all embedded (checked below on the final /healthz)
+    assert embedded == sorted(embedded) and 0 < embedded[0] < PAPERS, f"progress did not move: {embedded}"
     assert all(p["total"] == PAPERS and p["papers_per_s"] and p["eta_s"] is not None for p in progress)
     assert notices and all(f"of {PAPERS} papers" in n and "keyword results meanwhile" in n for n in notices)
     assert NOTICE not in page and 'class="card' in page  # hybrid now: the notice has gone, results remain
