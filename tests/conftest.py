@@ -14,6 +14,7 @@ import pytest
 from papersift.settings import Settings
 from papersift.store import Store
 
+from .live_server import chromium_browser
 from .pgserver import PostgresServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,3 +90,10 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     opened = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="module")
+def chromium(server: str) -> Iterator[object]:
+    """One Chromium for a browser-test module, started after that module's own `server` fixture."""
+    with chromium_browser() as browser:
+        yield browser

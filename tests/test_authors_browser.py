@@ -15,7 +15,7 @@ from papersift.settings import Settings
 from papersift.store import Store
 
 from .conftest import SAMPLE
-from .live_server import DESKTOP, PHONE, chromium_browser, live_server
+from .live_server import DESKTOP, PHONE, live_server
 
 DEVICES = [("phone", PHONE), ("desktop", DESKTOP)]
 
@@ -45,12 +45,6 @@ def server(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
 @pytest.fixture(scope="module")
 def no_mail_server(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _server(store, tmp_path_factory.mktemp("nomail"), mail=False)
-
-
-@pytest.fixture(scope="module")
-def chromium(server: str) -> Iterator[object]:
-    with chromium_browser() as browser:
-        yield browser
 
 
 def _inside(page: object, selector: str) -> None:

@@ -23,7 +23,7 @@ from papersift.store import Store
 from papersift.store.accounts import Accounts
 from papersift.store.comments import Comments
 
-from .live_server import DESKTOP, PHONE, chromium_browser, live_server
+from .live_server import DESKTOP, PHONE, live_server
 from .xss_payloads import JS, TEMPLATES, payload
 
 PAPERS = [f"2501.{n:05d}" for n in range(1, 21)]
@@ -65,12 +65,6 @@ def server(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     settings = Settings(home=tmp_path_factory.mktemp("comments-home"), secret_key="comments-e2e-secret")
     with live_server(settings, store) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def chromium(server: str) -> Iterator[object]:
-    with chromium_browser() as browser:
-        yield browser
 
 
 def _settle(page: object, ms: int = 300) -> None:

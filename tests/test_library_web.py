@@ -22,7 +22,7 @@ from papersift.store.accounts import Accounts
 from papersift.web import create_app
 
 from .conftest import SAMPLE
-from .live_server import DESKTOP, PHONE, chromium_browser, live_server
+from .live_server import DESKTOP, PHONE, live_server
 from .test_reader_pages import _check_header
 
 
@@ -184,12 +184,6 @@ def server(site_store: tuple[Settings, Store], tmp_path_factory: pytest.TempPath
     settings = Settings(home=tmp_path_factory.mktemp("library-e2e"), secret_key="library-e2e")
     with live_server(settings, store) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def chromium(server: str) -> Iterator[object]:
-    with chromium_browser() as browser:
-        yield browser
 
 
 @pytest.mark.parametrize(("name", "device"), [("phone", PHONE), ("desktop", DESKTOP)])

@@ -300,12 +300,6 @@ def server(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         yield url
 
 
-@pytest.fixture(scope="module")
-def chromium(server: str) -> Iterator[object]:
-    with chromium_browser() as browser:
-        yield browser
-
-
 HEADER_BOXES = """() => {
   const box = (el) => { const r = el.getBoundingClientRect(); return {x: r.x, y: r.y, w: r.width, h: r.height,
     cls: el.className, line: parseFloat(getComputedStyle(el).lineHeight) || 22}; };

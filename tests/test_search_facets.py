@@ -20,7 +20,7 @@ from papersift.index.facets import CATEGORY_FACETS
 from papersift.index.keyword import _english
 from papersift.search import Filters
 
-from .live_server import DESKTOP, PHONE, chromium_browser, live_server
+from .live_server import DESKTOP, PHONE, live_server
 from .test_precise_search import VOCAB, Corpus
 
 # fixtures shared with the cut-off tests: 3,000 real arXiv listings, keyword-only
@@ -124,12 +124,6 @@ def test_page_shows_count_and_facet_links_filter(corpus: Corpus, client: TestCli
 def server(corpus: Corpus) -> Iterator[str]:
     with live_server(corpus.settings, corpus.store) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def chromium(server: str) -> Iterator[object]:
-    with chromium_browser() as browser:
-        yield browser
 
 
 @pytest.mark.parametrize(("name", "device"), [("phone", PHONE), ("desktop", DESKTOP)])
