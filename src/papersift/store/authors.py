@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 
 from papersift.models import Paper
-from papersift.store.engine import storable
+from papersift.store.engine import id_batches, storable
 
 if TYPE_CHECKING:
     from papersift.store.papers import Store
@@ -106,17 +106,7 @@ def migrate(conn: Connection) -> None:
     authors.create(conn)
     Index("ix_submissions_paper_id", md.tables["submissions"].c.paper_id).create(conn)
     papers = md.tables["papers"]
-    after = ""
-    while True:
-        rows = conn.execute(
-            select(papers.c.id, papers.c.authors)
-            .where(papers.c.id > after)
-            .order_by(papers.c.id)
-            .limit(_BACKFILL_BATCH)
-        ).all()
-        if not rows:
-            return
-        after = rows[-1].id
+    for rows in id_batches(conn, select(papers.c.id, papers.c.authors), papers.c.id, _BACKFILL_BATCH):
         add(conn, authors, [Paper(id=r.id, title="", authors=list(r.authors or [])) for r in rows])
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import Column, Connection, Engine, Row, Select, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.sql.dml import Insert
@@ -80,6 +81,18 @@ def _translate(context: ExceptionContext) -> None:
         raise StoreBusy(BUSY_MESSAGE) from context.sqlalchemy_exception
     if isinstance(error, UnicodeEncodeError) or "cannot contain NUL (0x00)" in str(error):
         raise QueryError(UNSTORABLE_MESSAGE) from error
+
+
+def id_batches(conn: Connection, query: Select[Any], id_column: Column[Any], size: int) -> Iterator[list[Row[Any]]]:
+    """`query`'s rows in batches of `size`, walking `id_column` upwards (keyset paging): a backfill over a
+    million papers holds one batch in memory and each batch is an index range scan, where OFFSET would rescan."""
+    after = ""
+    while True:
+        rows = conn.execute(query.where(id_column > after).order_by(id_column).limit(size)).all()
+        if not rows:
+            return
+        after = rows[-1]._mapping[id_column]
+        yield list(rows)
 
 
 def insert_ignoring_duplicates(conn_dialect: str, table: Table) -> Insert:

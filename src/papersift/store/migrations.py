@@ -42,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from papersift.store.curation_schema import m009_curation
+from papersift.store.engine import id_batches
 
 JsonList = JSON().with_variant(JSONB(), "postgresql")
 
@@ -264,17 +265,8 @@ def _m007_code_links(conn: Connection) -> None:
     text = func.lower(papers.c.abstract + " " + papers.c.comment)
     maybe = or_(*(text.like(f"%{marker}%") for marker in MARKERS))
     rev: int | None = None
-    after = ""
-    while True:
-        rows = conn.execute(
-            select(papers.c.id, papers.c.abstract, papers.c.comment)
-            .where(papers.c.id > after, maybe)
-            .order_by(papers.c.id)
-            .limit(_BACKFILL_BATCH)
-        ).all()
-        if not rows:
-            return
-        after = rows[-1].id
+    query = select(papers.c.id, papers.c.abstract, papers.c.comment).where(maybe)
+    for rows in id_batches(conn, query, papers.c.id, _BACKFILL_BATCH):
         found = [(row.id, extract(row.abstract, row.comment)) for row in rows]
         found = [(pid, url) for pid, url in found if url]
         if not found:
